@@ -1,0 +1,131 @@
+/* Forward 2-d convolution in NHWC and the geometry helpers (see conv.h).
+ *
+ * The convolution is one GEMM: y[M, C_out] = col[M, K] * w[K, C_out] with
+ * M = batch*out_h*out_w and K = k_h*k_w*C_in. The HWIO kernel already is
+ * the [K, C_out] matrix, and a 1x1 stride-1 unpadded convolution needs no
+ * im2col at all because the NHWC input already is col. The backward and
+ * transposed passes live in conv2d_backward.c. */
+#include "strata/conv.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+static st_status check_geom(const st_conv2d_geom *g)
+{
+    if (g->batch <= 0 || g->in_h <= 0 || g->in_w <= 0 || g->in_c <= 0 || g->out_c <= 0)
+        return st_fail(ST_EINVAL, "conv2d: batch %d, input %dx%dx%d and %d output channels must all be positive",
+                       g->batch, g->in_h, g->in_w, g->in_c, g->out_c);
+    if (g->k_h <= 0 || g->k_w <= 0 || g->stride_h <= 0 || g->stride_w <= 0)
+        return st_fail(ST_EINVAL, "conv2d: kernel %dx%d and stride %dx%d must be positive", g->k_h, g->k_w,
+                       g->stride_h, g->stride_w);
+    if (g->pad_top < 0 || g->pad_left < 0)
+        return st_fail(ST_EINVAL, "conv2d: padding (%d, %d) must be non-negative", g->pad_top, g->pad_left);
+    if (g->out_h <= 0 || g->out_w <= 0)
+        return st_fail(ST_EINVAL, "conv2d: a %dx%d kernel does not fit a %dx%d input", g->k_h, g->k_w, g->in_h,
+                       g->in_w);
+    /* GEMM dimensions are ints in CBLAS: every matrix side must fit. */
+    int64_t m = (int64_t)g->batch * g->out_h * g->out_w;
+    int64_t k = (int64_t)g->k_h * g->k_w * g->in_c;
+    int64_t in = (int64_t)g->batch * g->in_h * g->in_w;
+    if (m > INT_MAX || k > INT_MAX || in > INT_MAX || (int64_t)g->out_c * k > INT_MAX)
+        return st_fail(ST_EINVAL, "conv2d: batch %d of %dx%dx%d is too large for one GEMM", g->batch, g->in_h,
+                       g->in_w, g->in_c);
+    return ST_OK;
+}
+
+st_status st_conv2d_geom_explicit(st_conv2d_geom *g, int batch, int in_h, int in_w, int in_c, int out_c, int k_h,
+                                  int k_w, int stride, int pad)
+{
+    if (stride <= 0 || pad < 0)
+        return st_fail(ST_EINVAL, "conv2d: stride %d must be positive and padding %d non-negative", stride, pad);
+    st_conv2d_geom t = {batch, in_h, in_w, in_c, 0, 0, out_c, k_h, k_w, stride, stride, pad, pad};
+    t.out_h = in_h + 2 * pad >= k_h ? (in_h + 2 * pad - k_h) / stride + 1 : 0;
+    t.out_w = in_w + 2 * pad >= k_w ? (in_w + 2 * pad - k_w) / stride + 1 : 0;
+    ST_TRY(check_geom(&t));
+    *g = t;
+    return ST_OK;
+}
+
+static int same_pad_before(int in, int out, int k, int stride)
+{
+    int total = (out - 1) * stride + k - in;
+    return total > 0 ? total / 2 : 0;
+}
+
+st_status st_conv2d_geom_same(st_conv2d_geom *g, int batch, int in_h, int in_w, int in_c, int out_c, int k_h,
+                              int k_w, int stride)
+{
+    if (stride <= 0) return st_fail(ST_EINVAL, "conv2d: stride %d must be positive", stride);
+    st_conv2d_geom t = {batch, in_h, in_w, in_c, 0, 0, out_c, k_h, k_w, stride, stride, 0, 0};
+    t.out_h = in_h > 0 ? (in_h + stride - 1) / stride : 0;
+    t.out_w = in_w > 0 ? (in_w + stride - 1) / stride : 0;
+    t.pad_top = same_pad_before(in_h, t.out_h, k_h, stride);
+    t.pad_left = same_pad_before(in_w, t.out_w, k_w, stride);
+    ST_TRY(check_geom(&t));
+    *g = t;
+    return ST_OK;
+}
+
+/* The input already is the im2col matrix. */
+static int is_pointwise(const st_conv2d_geom *g)
+{
+    return g->k_h == 1 && g->k_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
+           g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+}
+
+size_t st_conv2d_workspace_floats(const st_conv2d_geom *g)
+{
+    if (is_pointwise(g)) return 0;
+    return (size_t)g->batch * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+}
+
+/* col[m, (kh, kw, c)] = x[n, oy*s - pad + kh, ox*s - pad + kw, c], zero
+ * outside the image. Each (kh, kw) tap is one run of C_in floats. */
+static void im2col(const st_conv2d_geom *g, const float *x, float *col)
+{
+    const size_t cin = (size_t)g->in_c, run = cin * sizeof(float);
+    for (int n = 0; n < g->batch; n++) {
+        const float *img = x + (size_t)n * g->in_h * g->in_w * cin;
+        for (int oy = 0; oy < g->out_h; oy++) {
+            int y0 = oy * g->stride_h - g->pad_top;
+            for (int ox = 0; ox < g->out_w; ox++) {
+                int x0 = ox * g->stride_w - g->pad_left;
+                for (int kh = 0; kh < g->k_h; kh++) {
+                    int iy = y0 + kh;
+                    if (iy < 0 || iy >= g->in_h) {
+                        memset(col, 0, run * (size_t)g->k_w);
+                        col += cin * (size_t)g->k_w;
+                        continue;
+                    }
+                    const float *row = img + (size_t)iy * g->in_w * cin;
+                    for (int kw = 0; kw < g->k_w; kw++, col += cin) {
+                        int ix = x0 + kw;
+                        if (ix < 0 || ix >= g->in_w)
+                            memset(col, 0, run);
+                        else
+                            memcpy(col, row + (size_t)ix * cin, run);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void st_conv2d_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
+                       float *workspace)
+{
+    const int m = g->batch * g->out_h * g->out_w, k = g->k_h * g->k_w * g->in_c, n = g->out_c;
+    const float *a = x;
+    if (!is_pointwise(g)) {
+        im2col(g, x, workspace);
+        a = workspace;
+    }
+    float beta = 0.0f;
+    if (b) {
+        for (int i = 0; i < m; i++) memcpy(y + (size_t)i * n, b, (size_t)n * sizeof *b);
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, w, n, beta, y, n);
+}

@@ -1,0 +1,133 @@
+/* Forward convolution and its geometry against a naive direct loop and
+ * hand-worked output sizes and paddings. */
+#include <stdlib.h>
+#include "strata/conv.h"
+#include "strata/rng.h"
+#include "testing.h"
+
+/* y[n,oy,ox,co] = b[co] + sum x[n, oy*s-pt+kh, ox*s-pl+kw, ci] w[kh,kw,ci,co] */
+static void naive_conv(const st_conv2d_geom *g, const float *x, const float *w, const float *b, double *y)
+{
+    for (int n = 0; n < g->batch; n++)
+        for (int oy = 0; oy < g->out_h; oy++)
+            for (int ox = 0; ox < g->out_w; ox++)
+                for (int co = 0; co < g->out_c; co++) {
+                    double s = b ? b[co] : 0.0;
+                    for (int kh = 0; kh < g->k_h; kh++)
+                        for (int kw = 0; kw < g->k_w; kw++) {
+                            int iy = oy * g->stride_h - g->pad_top + kh, ix = ox * g->stride_w - g->pad_left + kw;
+                            if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
+                            for (int ci = 0; ci < g->in_c; ci++)
+                                s += (double)x[((n * g->in_h + iy) * g->in_w + ix) * g->in_c + ci] *
+                                     w[((kh * g->k_w + kw) * g->in_c + ci) * g->out_c + co];
+                        }
+                    y[((n * g->out_h + oy) * g->out_w + ox) * g->out_c + co] = s;
+                }
+}
+
+static float *random_floats(st_rng *rng, size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = (float)st_rng_uniform(rng) * 2.0f - 1.0f;
+    return p;
+}
+
+static void check_against_naive(const st_conv2d_geom *g, int with_bias, uint64_t seed)
+{
+    st_rng rng;
+    st_rng_seed(&rng, seed);
+    size_t nx = (size_t)g->batch * g->in_h * g->in_w * g->in_c;
+    size_t nw = (size_t)g->k_h * g->k_w * g->in_c * g->out_c;
+    size_t ny = (size_t)g->batch * g->out_h * g->out_w * g->out_c;
+    float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *b = random_floats(&rng, (size_t)g->out_c);
+    float *y = random_floats(&rng, ny); /* garbage in y must be overwritten */
+    float *ws = random_floats(&rng, st_conv2d_workspace_floats(g));
+    double *ref = malloc(ny * sizeof *ref);
+    st_conv2d_forward(g, x, w, with_bias ? b : NULL, y, ws);
+    naive_conv(g, x, w, with_bias ? b : NULL, ref);
+    int bad = 0;
+    for (size_t i = 0; i < ny && bad < 5; i++)
+        if (!(fabs(y[i] - ref[i]) <= 1e-4 + 1e-4 * fabs(ref[i]))) {
+            fprintf(stderr, "  y[%zu] = %g, naive %g (k %dx%d s %d pad %d,%d)\n", i, y[i], ref[i], g->k_h, g->k_w,
+                    g->stride_h, g->pad_top, g->pad_left);
+            bad++;
+        }
+    CHECK(bad == 0);
+    free(x), free(w), free(b), free(y), free(ws), free(ref);
+}
+
+static void test_explicit_geometries_match_naive_loop(void)
+{
+    struct { int batch, h, w, cin, cout, k, stride, pad; } cases[] = {
+        {2, 7, 5, 3, 4, 3, 1, 1},  {3, 8, 8, 5, 6, 3, 2, 1}, {1, 9, 6, 2, 3, 5, 2, 2}, {2, 6, 6, 4, 5, 1, 1, 0},
+        {2, 7, 7, 4, 3, 1, 2, 0},  {1, 4, 4, 3, 2, 4, 1, 0}, {2, 3, 3, 1, 1, 3, 1, 2}, {4, 5, 5, 16, 8, 3, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st_conv2d_geom g;
+        CHECK_OK(st_conv2d_geom_explicit(&g, cases[i].batch, cases[i].h, cases[i].w, cases[i].cin, cases[i].cout,
+                                         cases[i].k, cases[i].k, cases[i].stride, cases[i].pad));
+        check_against_naive(&g, 1, 10 + i);
+        check_against_naive(&g, 0, 20 + i);
+    }
+}
+
+static void test_same_geometries_match_naive_loop(void)
+{
+    int sizes[][4] = {{5, 3, 2, 1}, {6, 3, 2, 1}, {7, 7, 2, 3}, {8, 2, 1, 1}, {9, 4, 3, 2}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        st_conv2d_geom g;
+        CHECK_OK(st_conv2d_geom_same(&g, 2, sizes[i][0], sizes[i][0] + 1, 3, 4, sizes[i][1], sizes[i][1],
+                                     sizes[i][2]));
+        check_against_naive(&g, 1, 30 + i);
+    }
+}
+
+static void test_same_padding_is_asymmetric_as_in_tensorflow(void)
+{
+    st_conv2d_geom g;
+    /* in 5, k 3, s 2: out 3, total pad (3-1)*2+3-5 = 2 -> 1 before, 1 after */
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 5, 5, 1, 1, 3, 3, 2));
+    CHECK(g.out_h == 3 && g.pad_top == 1 && g.pad_left == 1);
+    /* in 6, k 3, s 2: out 3, total pad 1 -> 0 before, 1 after */
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 6, 6, 1, 1, 3, 3, 2));
+    CHECK(g.out_h == 3 && g.pad_top == 0);
+    /* in 224, k 7, s 2 (ResNet stem): out 112, total pad 5 -> 2 before, 3 after */
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 224, 224, 3, 64, 7, 7, 2));
+    CHECK(g.out_h == 112 && g.pad_top == 2);
+    /* in 8, k 2, s 1: out 8, total 1 -> 0 before */
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 8, 8, 1, 1, 2, 2, 1));
+    CHECK(g.out_h == 8 && g.pad_top == 0);
+    /* explicit: (32 + 2 - 3)/2 + 1 = 16 */
+    CHECK_OK(st_conv2d_geom_explicit(&g, 1, 32, 32, 16, 32, 3, 3, 2, 1));
+    CHECK(g.out_h == 16 && g.out_w == 16 && g.pad_top == 1);
+}
+
+static void test_pointwise_needs_no_workspace(void)
+{
+    st_conv2d_geom g;
+    CHECK_OK(st_conv2d_geom_explicit(&g, 2, 4, 4, 8, 16, 1, 1, 1, 0));
+    CHECK(st_conv2d_workspace_floats(&g) == 0);
+    CHECK_OK(st_conv2d_geom_explicit(&g, 2, 4, 4, 8, 16, 3, 3, 1, 1));
+    CHECK(st_conv2d_workspace_floats(&g) == 2u * 4 * 4 * 9 * 8);
+}
+
+static void test_bad_geometry_is_rejected(void)
+{
+    st_conv2d_geom g;
+    CHECK_FAILS(st_conv2d_geom_explicit(&g, 1, 2, 2, 1, 1, 5, 5, 1, 0), ST_EINVAL, "does not fit");
+    CHECK_FAILS(st_conv2d_geom_explicit(&g, 1, 8, 8, 1, 1, 3, 3, 0, 1), ST_EINVAL, "stride");
+    CHECK_FAILS(st_conv2d_geom_explicit(&g, 0, 8, 8, 1, 1, 3, 3, 1, 1), ST_EINVAL, "positive");
+    CHECK_FAILS(st_conv2d_geom_explicit(&g, 1, 8, 8, 1, 1, 3, 3, 1, -1), ST_EINVAL, "padding");
+    CHECK_FAILS(st_conv2d_geom_same(&g, 1, 8, 8, 0, 1, 3, 3, 1), ST_EINVAL, "positive");
+    CHECK_FAILS(st_conv2d_geom_explicit(&g, 100000, 1000, 1000, 64, 64, 3, 3, 1, 1), ST_EINVAL, "too large");
+}
+
+int main(void)
+{
+    RUN(test_explicit_geometries_match_naive_loop);
+    RUN(test_same_geometries_match_naive_loop);
+    RUN(test_same_padding_is_asymmetric_as_in_tensorflow);
+    RUN(test_pointwise_needs_no_workspace);
+    RUN(test_bad_geometry_is_rejected);
+    return TEST_SUMMARY();
+}
