@@ -1,0 +1,64 @@
+/* Scratch directories for the file-format tests: created under $TMPDIR
+ * (or /tmp), listed to prove no temporary files are left behind, and
+ * removed with their contents at the end of a test. Include it first, or
+ * define _DEFAULT_SOURCE before any system header (mkdtemp, dirent). */
+#ifndef STRATA_TESTS_TMPDIR_H
+#define STRATA_TESTS_TMPDIR_H
+
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char path[512];
+} tmpdir;
+
+/* Fills d->path with a fresh empty directory; returns 0 on success. */
+static int tmpdir_make(tmpdir *d)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(d->path, sizeof d->path, "%s/strata-test-XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(d->path) ? 0 : -1;
+}
+
+/* "<dir>/<name>" in a static buffer slot (4 slots, reused in turn). */
+static const char *tmpdir_file(const tmpdir *d, const char *name)
+{
+    static char bufs[4][600];
+    static int next;
+    char *b = bufs[next++ & 3];
+    snprintf(b, sizeof bufs[0], "%s/%s", d->path, name);
+    return b;
+}
+
+/* Number of entries in the directory (excluding . and ..). */
+static int tmpdir_count(const tmpdir *d)
+{
+    DIR *dir = opendir(d->path);
+    if (!dir) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(dir);
+    return n;
+}
+
+static void tmpdir_remove(const tmpdir *d)
+{
+    DIR *dir = opendir(d->path);
+    if (!dir) return;
+    struct dirent *e;
+    while ((e = readdir(dir)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlink(tmpdir_file(d, e->d_name));
+    closedir(dir);
+    rmdir(d->path);
+}
+
+#endif
