@@ -201,7 +201,7 @@ static st_status check_dtypes(const char *name, const st_tensor *a, const st_ten
 
 st_status st_matmul(const st_tensor *a, const st_tensor *b, st_tensor **out)
 {
-    int nd;
+    int nd = 0;
     int64_t shape[3];
     ST_TRY(check_dtypes("matmul", a, b));
     ST_TRY(product_shape("matmul", a, b, &nd, shape));
@@ -212,7 +212,7 @@ st_status st_matmul(const st_tensor *a, const st_tensor *b, st_tensor **out)
 
 st_status st_gemm(double alpha, const st_tensor *a, const st_tensor *b, double beta, st_tensor *c)
 {
-    int nd;
+    int nd = 0;
     int64_t shape[3];
     ST_TRY(check_dtypes("gemm", a, b));
     ST_TRY(product_shape("gemm", a, b, &nd, shape));

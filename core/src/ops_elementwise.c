@@ -192,7 +192,7 @@ static st_status check_float_pair(const char *name, st_dtype a, st_dtype b)
 /* out = a (op) b for operands of dtype dt. */
 static st_status binary(const char *name, binop op, st_dtype dt, operand a, operand b, st_tensor **out)
 {
-    int nd;
+    int nd = 0;
     int64_t shape[ST_MAX_DIMS];
     ST_TRY(broadcast(name, a, b, &nd, shape));
     st_ops_out o;
