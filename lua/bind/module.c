@@ -1,0 +1,22 @@
+/* luaopen_strata_core: the C half of `require "strata"` (the pure-Lua
+ * half is lua/strata/init.lua). Every area of the bindings adds its
+ * functions to one module table through its registrar. */
+#include "luabind.h"
+
+#ifndef STRATA_VERSION
+#define STRATA_VERSION "dev"
+#endif
+
+/* One line per area; tensor first (it creates the metatables others use). */
+static void (*const registrars[])(lua_State *L) = {
+    st_lua_register_tensor,
+};
+
+int luaopen_strata_core(lua_State *L)
+{
+    lua_newtable(L);
+    for (size_t i = 0; i < sizeof registrars / sizeof *registrars; i++) registrars[i](L);
+    lua_pushliteral(L, STRATA_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}
