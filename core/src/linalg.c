@@ -293,13 +293,12 @@ st_status st_svd(const st_tensor *a, st_tensor **u, st_tensor **s, st_tensor **v
     if (st == ST_OK && u) st = st_ops_out_begin(&ou, "svd u", a->dtype, 2, ushape, u, true);
     if (st == ST_OK && u) st = st_ops_out_begin(&ov, "svd vt", a->dtype, 2, vshape, vt, true);
     if (st == ST_OK && k > 0) {
-        double dummy[1];
+        double dummy[1]; /* u and vt are not referenced with jobz 'N' */
         char jobz = u ? 'S' : 'N';
         void *pu = u ? ou.target->data : dummy, *pv = u ? ov.target->data : dummy;
-        int ldu = u ? k : 1, ldvt = u ? n : 1;
         int info = a->dtype == ST_F32
-                       ? LAPACKE_sgesdd(LAPACK_ROW_MAJOR, jobz, m, n, w->data, n, os.target->data, pu, ldu, pv, ldvt)
-                       : LAPACKE_dgesdd(LAPACK_ROW_MAJOR, jobz, m, n, w->data, n, os.target->data, pu, ldu, pv, ldvt);
+                       ? LAPACKE_sgesdd(LAPACK_ROW_MAJOR, jobz, m, n, w->data, n, os.target->data, pu, k, pv, n)
+                       : LAPACKE_dgesdd(LAPACK_ROW_MAJOR, jobz, m, n, w->data, n, os.target->data, pu, k, pv, n);
         st = lapack_status("svd", info, a);
     }
     st_tensor_free(w);
