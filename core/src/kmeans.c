@@ -1,0 +1,537 @@
+/* k-means: greedy k-means++ seeding and Lloyd iterations (see kmeans.h).
+ *
+ * Everything works on centred rows (x - column mean), produced block by
+ * block into a small buffer, as scikit-learn centres the data for
+ * precision; centres are kept centred and the mean is added back at the
+ * end. */
+#include "strata/kmeans.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "strata/knn.h"
+
+#define KM_BLOCK_FLOATS (1 << 16) /* distance-block budget, in floats */
+
+typedef struct km_work {
+    const st_tensor *x;
+    int64_t N, D, K, T, B; /* rows, features, clusters, k-means++ trials, block rows */
+    int64_t ldx;
+    double *mean;          /* [D] column mean */
+    float *meanf;          /* [D] the same as float, subtracted from rows */
+    float *block;          /* [B][D] centred rows */
+    float *xnorm;          /* [B] their squared norms */
+    float *dist;           /* [B][max(K, T)] squared distances */
+    float *rowdist;        /* [N] seeding: D(x)^2; Lloyd: distance to own centre */
+    float *trial;          /* [T][N] seeding: D(x)^2 if each candidate were added */
+    int32_t *labels, *best_labels; /* [N] */
+    double *sums;          /* [K][D] */
+    int64_t *counts;       /* [K] */
+    float *cen, *cen_new, *best_cen; /* [K][D], centred */
+    float *cnorm;          /* [max(K, T)] */
+    float *cand;           /* [T][D] seeding candidates, centred */
+    int64_t *chosen;       /* [K] rows picked by seeding */
+} km_work;
+
+static void work_free(km_work *w)
+{
+    free(w->mean);
+    free(w->meanf);
+    free(w->block);
+    free(w->xnorm);
+    free(w->dist);
+    free(w->rowdist);
+    free(w->trial);
+    free(w->labels);
+    free(w->best_labels);
+    free(w->sums);
+    free(w->counts);
+    free(w->cen);
+    free(w->cen_new);
+    free(w->best_cen);
+    free(w->cnorm);
+    free(w->cand);
+    free(w->chosen);
+}
+
+static inline const float *xrow(const km_work *w, int64_t i) { return st_f32(w->x) + i * w->ldx; }
+
+/* Centred copy of rows [i0, i0 + nb) into w->block, with squared norms. */
+static void load_block(km_work *w, int64_t i0, int64_t nb)
+{
+    int64_t D = w->D;
+    for (int64_t r = 0; r < nb; r++) {
+        const float *src = xrow(w, i0 + r);
+        float *dst = w->block + r * D;
+        for (int64_t c = 0; c < D; c++) dst[c] = src[c] - w->meanf[c];
+    }
+    st_sqnorm_rows(nb, D, w->block, D, w->xnorm, NULL);
+}
+
+static void load_row(const km_work *w, int64_t i, float *dst)
+{
+    const float *src = xrow(w, i);
+    for (int64_t c = 0; c < w->D; c++) dst[c] = src[c] - w->meanf[c];
+}
+
+/* Allocates the scratch and computes the column mean (checking that every
+ * value is finite) and the mean feature variance. */
+static st_status work_init(km_work *w, const st_tensor *x, int64_t K, int64_t T, bool lloyd, double *mean_var)
+{
+    int64_t N = x->shape[0], D = x->shape[1];
+    *w = (km_work){.x = x, .N = N, .D = D, .K = K, .T = T, .ldx = x->stride[0]};
+    int64_t wide = K > T ? K : T;
+    int64_t B = KM_BLOCK_FLOATS / (wide > D ? wide : D);
+    w->B = B < 1 ? 1 : B > N ? N : B;
+    size_t n = (size_t)N, kd = (size_t)(K * D);
+    w->mean = calloc((size_t)D, sizeof(double));
+    w->meanf = malloc(sizeof(float) * (size_t)D);
+    w->block = malloc(sizeof(float) * (size_t)(w->B * D));
+    w->xnorm = malloc(sizeof(float) * (size_t)w->B);
+    w->dist = malloc(sizeof(float) * (size_t)(w->B * wide));
+    w->rowdist = malloc(sizeof(float) * n);
+    w->labels = malloc(sizeof(int32_t) * n);
+    w->cen = malloc(sizeof(float) * kd);
+    w->cnorm = malloc(sizeof(float) * (size_t)wide);
+    w->chosen = malloc(sizeof(int64_t) * (size_t)K);
+    bool ok = w->mean && w->meanf && w->block && w->xnorm && w->dist && w->rowdist && w->labels && w->cen &&
+              w->cnorm && w->chosen;
+    if (T > 0) {
+        w->trial = malloc(sizeof(float) * (size_t)T * n);
+        w->cand = malloc(sizeof(float) * (size_t)(T * D));
+        ok = ok && w->trial && w->cand;
+    }
+    if (lloyd) {
+        w->best_labels = malloc(sizeof(int32_t) * n);
+        w->sums = malloc(sizeof(double) * kd);
+        w->counts = malloc(sizeof(int64_t) * (size_t)K);
+        w->cen_new = malloc(sizeof(float) * kd);
+        w->best_cen = malloc(sizeof(float) * kd);
+        ok = ok && w->best_labels && w->sums && w->counts && w->cen_new && w->best_cen;
+    }
+    if (!ok) return st_fail(ST_ENOMEM, "kmeans: out of memory for %lld rows and %lld clusters", (long long)N, (long long)K);
+
+    for (int64_t i = 0; i < N; i++) {
+        const float *r = xrow(w, i);
+        for (int64_t c = 0; c < D; c++) {
+            if (!isfinite(r[c]))
+                return st_fail(ST_ENUMERIC, "kmeans: row %lld of the data is not finite (column %lld)", (long long)i,
+                               (long long)c);
+            w->mean[c] += r[c];
+        }
+    }
+    for (int64_t c = 0; c < D; c++) {
+        w->mean[c] /= (double)N;
+        w->meanf[c] = (float)w->mean[c];
+    }
+    double var = 0;
+    for (int64_t i = 0; i < N; i++) {
+        const float *r = xrow(w, i);
+        for (int64_t c = 0; c < D; c++) var += (r[c] - w->mean[c]) * (r[c] - w->mean[c]);
+    }
+    *mean_var = var / (double)N / (double)D;
+    return ST_OK;
+}
+
+/* ---- greedy k-means++ ---- */
+
+/* First row whose cumulative D^2 exceeds u * pot, for each of the T
+ * draws (the last row if rounding leaves none). */
+static void draw_candidates(km_work *w, st_rng *rng, double pot, int64_t *ids)
+{
+    double target[64];
+    int64_t T = w->T;
+    for (int64_t t = 0; t < T; t++) {
+        target[t] = st_rng_uniform(rng) * pot;
+        ids[t] = -1;
+    }
+    int64_t left = T;
+    double cum = 0;
+    for (int64_t i = 0; i < w->N && left > 0; i++) {
+        cum += w->rowdist[i];
+        for (int64_t t = 0; t < T; t++)
+            if (ids[t] < 0 && cum > target[t]) {
+                ids[t] = i;
+                left--;
+            }
+    }
+    for (int64_t t = 0; t < T; t++)
+        if (ids[t] < 0) ids[t] = w->N - 1;
+}
+
+/* Squared distances of every row to the n centred points in `pts`
+ * (norms in w->cnorm); calls visit(w, i0, nb) per block with the
+ * distances in w->dist ([nb][n]). */
+static void for_each_block(km_work *w, const float *pts, int64_t n, void (*visit)(km_work *, int64_t, int64_t, void *),
+                           void *ctx)
+{
+    for (int64_t i0 = 0; i0 < w->N; i0 += w->B) {
+        int64_t nb = w->N - i0 < w->B ? w->N - i0 : w->B;
+        load_block(w, i0, nb);
+        st_sqdist_rows(nb, n, w->D, w->block, w->D, w->xnorm, pts, w->D, w->cnorm, w->dist);
+        visit(w, i0, nb, ctx);
+    }
+}
+
+static void visit_first(km_work *w, int64_t i0, int64_t nb, void *ctx)
+{
+    (void)ctx;
+    memcpy(w->rowdist + i0, w->dist, sizeof(float) * (size_t)nb);
+}
+
+static void visit_trials(km_work *w, int64_t i0, int64_t nb, void *ctx)
+{
+    double *pot = ctx;
+    int64_t T = w->T, N = w->N;
+    for (int64_t r = 0; r < nb; r++) {
+        float cur = w->rowdist[i0 + r];
+        for (int64_t t = 0; t < T; t++) {
+            float v = w->dist[r * T + t];
+            v = v < cur ? v : cur;
+            w->trial[t * N + i0 + r] = v;
+            pot[t] += v;
+        }
+    }
+}
+
+/* Seeds w->cen (centred) and w->chosen. */
+static void seed_plusplus(km_work *w, st_rng *rng)
+{
+    int64_t D = w->D, N = w->N, T = w->T;
+    int64_t first = (int64_t)st_rng_below(rng, (uint64_t)N);
+    w->chosen[0] = first;
+    load_row(w, first, w->cen);
+    st_sqnorm_rows(1, D, w->cen, D, w->cnorm, NULL);
+    for_each_block(w, w->cen, 1, visit_first, NULL);
+    double pot = 0;
+    for (int64_t i = 0; i < N; i++) pot += w->rowdist[i];
+
+    int64_t ids[64];
+    double tpot[64];
+    for (int64_t c = 1; c < w->K; c++) {
+        draw_candidates(w, rng, pot, ids);
+        for (int64_t t = 0; t < T; t++) {
+            load_row(w, ids[t], w->cand + t * D);
+            tpot[t] = 0;
+        }
+        st_sqnorm_rows(T, D, w->cand, D, w->cnorm, NULL);
+        for_each_block(w, w->cand, T, visit_trials, tpot);
+        int64_t best = 0;
+        for (int64_t t = 1; t < T; t++)
+            if (tpot[t] < tpot[best]) best = t;
+        pot = tpot[best];
+        memcpy(w->rowdist, w->trial + best * N, sizeof(float) * (size_t)N);
+        memcpy(w->cen + c * D, w->cand + best * D, sizeof(float) * (size_t)D);
+        w->chosen[c] = ids[best];
+    }
+}
+
+/* ---- Lloyd ---- */
+
+typedef struct assign_ctx {
+    bool update;     /* accumulate sums and counts for the next centres */
+    int64_t changed; /* labels that differ from the previous assignment */
+} assign_ctx;
+
+static void visit_assign(km_work *w, int64_t i0, int64_t nb, void *vctx)
+{
+    assign_ctx *ctx = vctx;
+    int64_t K = w->K, D = w->D;
+    for (int64_t r = 0; r < nb; r++) {
+        const float *d = w->dist + r * K;
+        int32_t best = 0;
+        for (int64_t j = 1; j < K; j++)
+            if (d[j] < d[best]) best = (int32_t)j;
+        int64_t i = i0 + r;
+        w->rowdist[i] = d[best];
+        if (w->labels[i] != best) {
+            w->labels[i] = best;
+            ctx->changed++;
+        }
+        if (ctx->update) {
+            w->counts[best]++;
+            double *s = w->sums + best * D;
+            const float *x = w->block + r * D;
+            for (int64_t c = 0; c < D; c++) s[c] += x[c];
+        }
+    }
+}
+
+/* Moves each empty cluster onto the row farthest from its centre, taking
+ * rows only from clusters that keep another row (kmeans.h). */
+static int64_t relocate_empty(km_work *w)
+{
+    int64_t moved = 0, D = w->D;
+    float *row = w->block; /* free between passes */
+    for (int64_t e = 0; e < w->K; e++) {
+        if (w->counts[e] > 0) continue;
+        int64_t far = -1;
+        for (int64_t i = 0; i < w->N; i++)
+            if (w->counts[w->labels[i]] > 1 && w->rowdist[i] >= 0 && (far < 0 || w->rowdist[i] > w->rowdist[far]))
+                far = i;
+        if (far < 0) break;
+        w->rowdist[far] = -1; /* taken */
+        load_row(w, far, row);
+        int64_t old = w->labels[far];
+        for (int64_t c = 0; c < D; c++) {
+            w->sums[old * D + c] -= row[c];
+            w->sums[e * D + c] = row[c];
+        }
+        w->counts[old]--;
+        w->counts[e] = 1;
+        moved++;
+    }
+    return moved;
+}
+
+/* One assignment against w->cen. With update, also writes the next
+ * centres into w->cen_new and returns the squared centre shift. */
+static double assign(km_work *w, bool update, int64_t *changed, int64_t *relocated)
+{
+    int64_t K = w->K, D = w->D;
+    st_sqnorm_rows(K, D, w->cen, D, w->cnorm, NULL);
+    if (update) {
+        memset(w->sums, 0, sizeof(double) * (size_t)(K * D));
+        memset(w->counts, 0, sizeof(int64_t) * (size_t)K);
+    }
+    assign_ctx ctx = {.update = update};
+    for_each_block(w, w->cen, K, visit_assign, &ctx);
+    *changed = ctx.changed;
+    if (!update) return 0;
+    *relocated += relocate_empty(w);
+    double shift = 0;
+    for (int64_t j = 0; j < K; j++)
+        for (int64_t c = 0; c < D; c++) {
+            float v = w->counts[j] ? (float)(w->sums[j * D + c] / (double)w->counts[j]) : w->cen[j * D + c];
+            double diff = (double)v - w->cen[j * D + c];
+            shift += diff * diff;
+            w->cen_new[j * D + c] = v;
+        }
+    return shift;
+}
+
+/* Exact sum of squared distances of rows to their labelled centre. */
+static double inertia(km_work *w)
+{
+    double total = 0;
+    int64_t D = w->D;
+    for (int64_t i0 = 0; i0 < w->N; i0 += w->B) {
+        int64_t nb = w->N - i0 < w->B ? w->N - i0 : w->B;
+        load_block(w, i0, nb);
+        for (int64_t r = 0; r < nb; r++) {
+            const float *x = w->block + r * D, *c = w->cen + (int64_t)w->labels[i0 + r] * D;
+            for (int64_t k = 0; k < D; k++) total += ((double)x[k] - c[k]) * ((double)x[k] - c[k]);
+        }
+    }
+    return total;
+}
+
+/* One Lloyd run from the centres in w->cen. */
+static void lloyd(km_work *w, int max_iter, double tol_abs, double *inert, int *iters, int64_t *relocated)
+{
+    for (int64_t i = 0; i < w->N; i++) w->labels[i] = -1;
+    bool strict = false;
+    int it = 0;
+    while (it < max_iter) {
+        int64_t changed;
+        double shift = assign(w, true, &changed, relocated);
+        float *t = w->cen;
+        w->cen = w->cen_new;
+        w->cen_new = t;
+        it++;
+        if (changed == 0) {
+            strict = true;
+            break;
+        }
+        if (shift <= tol_abs) break;
+    }
+    if (!strict) {
+        int64_t changed;
+        assign(w, false, &changed, relocated);
+    }
+    *iters = it;
+    *inert = inertia(w);
+}
+
+/* ---- public ---- */
+
+st_kmeans_options st_kmeans_defaults(int64_t k)
+{
+    return (st_kmeans_options){.k = k, .n_init = 20, .max_iter = 300, .tol = 1e-4};
+}
+
+void st_kmeans_result_free(st_kmeans_result *r)
+{
+    if (!r) return;
+    st_tensor_free(r->centers);
+    st_tensor_free(r->labels);
+    free(r->run_seeds);
+    free(r->run_inertia);
+    free(r->run_iters);
+    free(r);
+}
+
+static int64_t trials_for(int64_t k, int n_local_trials)
+{
+    return n_local_trials > 0 ? n_local_trials : 2 + (int64_t)log((double)k);
+}
+
+/* Data must be a non-empty [N, D] f32 matrix; with k >= 0, 1 <= k <= N. */
+static st_status check_data(const st_tensor *x, int64_t k)
+{
+    ST_TRY(st_rows_expect(x, "kmeans data", -1, -1));
+    if (x->shape[0] < 1 || x->shape[1] < 1) return st_fail(ST_ESHAPE, "kmeans: data [%lld,%lld] is empty",
+                                                           (long long)x->shape[0], (long long)x->shape[1]);
+    if (k >= 0 && (k < 1 || k > x->shape[0] || k > INT32_MAX))
+        return st_fail(ST_EINVAL, "kmeans: k = %lld clusters needs 1 <= k <= rows (%lld)", (long long)k,
+                       (long long)x->shape[0]);
+    return ST_OK;
+}
+
+/* Writes k centred centres plus the mean into a new [k, D] tensor. */
+static st_status export_centers(const km_work *w, const float *cen, st_tensor **out)
+{
+    st_tensor *t = NULL;
+    ST_TRY(st_tensor_new(ST_F32, 2, (int64_t[]){w->K, w->D}, &t));
+    for (int64_t j = 0; j < w->K; j++)
+        for (int64_t c = 0; c < w->D; c++) st_f32(t)[j * w->D + c] = (float)(cen[j * w->D + c] + w->mean[c]);
+    *out = t;
+    return ST_OK;
+}
+
+static st_status export_labels(const km_work *w, const int32_t *labels, st_tensor **out)
+{
+    if (*out) ST_TRY(st_tensor_expect(*out, "kmeans labels output", ST_I64, 1, (int64_t[]){w->N}));
+    st_tensor *t = *out;
+    if (!t) ST_TRY(st_tensor_new(ST_I64, 1, (int64_t[]){w->N}, &t));
+    for (int64_t i = 0; i < w->N; i++) ((int64_t *)t->data)[i * t->stride[0]] = labels[i];
+    *out = t;
+    return ST_OK;
+}
+
+static st_status check_options(const st_tensor *x, const st_kmeans_options *opt, const st_rng *rng)
+{
+    if (!opt) return st_fail(ST_EINVAL, "kmeans: options missing");
+    ST_TRY(check_data(x, opt->k));
+    if (opt->n_init < 1) return st_fail(ST_EINVAL, "kmeans: n_init must be >= 1, got %d", opt->n_init);
+    if (opt->max_iter < 1) return st_fail(ST_EINVAL, "kmeans: max_iter must be >= 1, got %d", opt->max_iter);
+    if (!(opt->tol >= 0) || !isfinite(opt->tol))
+        return st_fail(ST_EINVAL, "kmeans: tol must be finite and >= 0, got %g", opt->tol);
+    if (opt->n_local_trials < 0 || opt->n_local_trials > 64)
+        return st_fail(ST_EINVAL, "kmeans: n_local_trials must be 0 (automatic) to 64, got %d", opt->n_local_trials);
+    if (opt->init) {
+        ST_TRY(st_rows_expect(opt->init, "kmeans init centres", opt->k, x->shape[1]));
+        for (int64_t j = 0; j < opt->k; j++)
+            for (int64_t c = 0; c < x->shape[1]; c++)
+                if (!isfinite(st_f32(opt->init)[j * opt->init->stride[0] + c]))
+                    return st_fail(ST_ENUMERIC, "kmeans: init centre %lld is not finite", (long long)j);
+    } else if (!rng) {
+        return st_fail(ST_EINVAL, "kmeans: an rng is needed for k-means++ seeding (or give init centres)");
+    }
+    return ST_OK;
+}
+
+st_status st_kmeans_fit(const st_tensor *x, const st_kmeans_options *opt, st_rng *rng, st_kmeans_result **out)
+{
+    if (!out) return st_fail(ST_EINVAL, "kmeans: result pointer missing");
+    ST_TRY(check_options(x, opt, rng));
+    int n_runs = opt->init ? 1 : opt->n_init;
+    int64_t T = opt->init ? 0 : trials_for(opt->k, opt->n_local_trials);
+    km_work w;
+    double mean_var;
+    st_status s = work_init(&w, x, opt->k, T, true, &mean_var);
+    st_kmeans_result *r = calloc(1, sizeof *r);
+    if (r) {
+        r->run_seeds = calloc((size_t)n_runs, sizeof *r->run_seeds);
+        r->run_inertia = calloc((size_t)n_runs, sizeof *r->run_inertia);
+        r->run_iters = calloc((size_t)n_runs, sizeof *r->run_iters);
+    }
+    if (s == ST_OK && (!r || !r->run_seeds || !r->run_inertia || !r->run_iters))
+        s = st_fail(ST_ENOMEM, "kmeans: out of memory for %d runs", n_runs);
+    double tol_abs = opt->tol * mean_var;
+    for (int run = 0; s == ST_OK && run < n_runs; run++) {
+        if (opt->init) {
+            for (int64_t j = 0; j < w.K; j++)
+                for (int64_t c = 0; c < w.D; c++)
+                    w.cen[j * w.D + c] = st_f32(opt->init)[j * opt->init->stride[0] + c] - w.meanf[c];
+        } else {
+            st_rng run_rng;
+            r->run_seeds[run] = st_rng_next_u64(rng);
+            st_rng_seed(&run_rng, r->run_seeds[run]);
+            seed_plusplus(&w, &run_rng);
+        }
+        lloyd(&w, opt->max_iter, tol_abs, &r->run_inertia[run], &r->run_iters[run], &r->n_relocated);
+        if (run == 0 || r->run_inertia[run] < r->run_inertia[r->best_run]) {
+            r->best_run = run;
+            memcpy(w.best_cen, w.cen, sizeof(float) * (size_t)(w.K * w.D));
+            memcpy(w.best_labels, w.labels, sizeof(int32_t) * (size_t)w.N);
+        }
+    }
+    if (s == ST_OK) {
+        r->n_runs = n_runs;
+        r->inertia = r->run_inertia[r->best_run];
+        r->n_iter = r->run_iters[r->best_run];
+        s = export_centers(&w, w.best_cen, &r->centers);
+    }
+    if (s == ST_OK) s = export_labels(&w, w.best_labels, &r->labels);
+    work_free(&w);
+    if (s != ST_OK) {
+        st_kmeans_result_free(r);
+        return s;
+    }
+    *out = r;
+    return ST_OK;
+}
+
+st_status st_kmeans_plusplus(const st_tensor *x, int64_t k, int n_local_trials, st_rng *rng, st_tensor **centers)
+{
+    if (!centers || !rng) return st_fail(ST_EINVAL, "kmeans++: rng and output are required");
+    ST_TRY(check_data(x, k));
+    if (n_local_trials < 0 || n_local_trials > 64)
+        return st_fail(ST_EINVAL, "kmeans++: n_local_trials must be 0 (automatic) to 64, got %d", n_local_trials);
+    if (*centers) ST_TRY(st_rows_expect(*centers, "kmeans++ centres output", k, x->shape[1]));
+    km_work w;
+    double mean_var;
+    st_status s = work_init(&w, x, k, trials_for(k, n_local_trials), false, &mean_var);
+    st_tensor *t = *centers;
+    if (s == ST_OK && !t) s = st_tensor_new(ST_F32, 2, (int64_t[]){k, w.D}, &t);
+    if (s == ST_OK) {
+        seed_plusplus(&w, rng);
+        /* Copy the chosen rows themselves (re-adding the mean could round). */
+        for (int64_t j = 0; j < k; j++)
+            memcpy(st_f32(t) + j * t->stride[0], xrow(&w, w.chosen[j]), sizeof(float) * (size_t)w.D);
+        *centers = t;
+    }
+    work_free(&w);
+    return s;
+}
+
+st_status st_kmeans_predict(const st_tensor *x, const st_tensor *centers, st_tensor **labels, double *inert)
+{
+    if (!labels) return st_fail(ST_EINVAL, "kmeans predict: labels output missing");
+    ST_TRY(check_data(x, -1));
+    ST_TRY(st_rows_expect(centers, "kmeans predict centres", -1, x->shape[1]));
+    if (centers->shape[0] < 1 || centers->shape[0] > INT32_MAX)
+        return st_fail(ST_ESHAPE, "kmeans predict: %lld centres given", (long long)centers->shape[0]);
+    km_work w;
+    double mean_var;
+    st_status s = work_init(&w, x, centers->shape[0], 0, false, &mean_var);
+    if (s == ST_OK) {
+        for (int64_t j = 0; j < w.K; j++)
+            for (int64_t c = 0; c < w.D; c++) {
+                float v = st_f32(centers)[j * centers->stride[0] + c];
+                if (!isfinite(v)) s = st_fail(ST_ENUMERIC, "kmeans predict: centre %lld is not finite", (long long)j);
+                w.cen[j * w.D + c] = v - w.meanf[c];
+            }
+    }
+    if (s == ST_OK) {
+        int64_t changed, relocated = 0;
+        for (int64_t i = 0; i < w.N; i++) w.labels[i] = -1;
+        assign(&w, false, &changed, &relocated);
+        if (inert) *inert = inertia(&w);
+        s = export_labels(&w, w.labels, labels);
+    }
+    work_free(&w);
+    return s;
+}
