@@ -554,6 +554,11 @@ const char *st_json_key_at(const st_json *v, size_t i)
     return v && v->type == ST_JSON_OBJECT && i < v->len ? v->keys[i] : NULL;
 }
 
+size_t st_json_key_len_at(const st_json *v, size_t i)
+{
+    return v && v->type == ST_JSON_OBJECT && i < v->len ? v->key_lens[i] : 0;
+}
+
 const st_json *st_json_get(const st_json *obj, const char *key)
 {
     if (!obj || obj->type != ST_JSON_OBJECT || !key) return NULL;

@@ -67,8 +67,10 @@ const char *st_json_type_name(st_json_type t);       /* "object", "number", ... 
 size_t st_json_size(const st_json *v);
 /* Element i of an array, or the value of member i of an object (file order). */
 const st_json *st_json_at(const st_json *v, size_t i);
-/* The key of member i of an object. */
+/* The key of member i of an object, and its length (keys may contain
+ * "\u0000", which a C string would cut short). */
 const char *st_json_key_at(const st_json *v, size_t i);
+size_t st_json_key_len_at(const st_json *v, size_t i);
 /* The value for key in an object (binary search), or NULL. */
 const st_json *st_json_get(const st_json *obj, const char *key);
 
