@@ -74,9 +74,10 @@ static st_status index_values(const char *name, const st_tensor *index, int64_t 
     const int64_t *v = t->data;
     for (int64_t i = 0, n = st_tensor_numel(t); i < n; i++)
         if (v[i] < 0 || v[i] >= limit) {
+            st_status s = st_fail(ST_EINVAL, "%s: index entry %lld is %lld, out of range for dimension %d of size %lld",
+                                  name, (long long)i, (long long)v[i], dim, (long long)limit);
             st_tensor_free(t);
-            return st_fail(ST_EINVAL, "%s: index entry %lld is %lld, out of range for dimension %d of size %lld", name,
-                           (long long)i, (long long)v[i], dim, (long long)limit);
+            return s;
         }
     *ix = t;
     return ST_OK;
