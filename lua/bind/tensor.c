@@ -251,8 +251,9 @@ static int l_tensor(lua_State *L)
     st_dtype dtype = st_lua_opt_dtype(L, 2, ST_F32);
     st_tensor *src = st_lua_to_tensor(L, 1);
     if (src) {
+        if (lua_isnoneornil(L, 2)) dtype = src->dtype;
         st_tensor **slot = st_lua_new_tensor_slot(L);
-        return fresh(L, slot, st_tensor_to_dtype(src, lua_isnoneornil(L, 2) ? src->dtype : dtype, slot));
+        return fresh(L, slot, st_tensor_to_dtype(src, dtype, slot));
     }
     int64_t shape[ST_MAX_DIMS];
     int ndim = 0;
