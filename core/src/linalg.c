@@ -190,20 +190,11 @@ static st_status product(double alpha, const st_tensor *a, const st_tensor *b, d
     return s;
 }
 
-static st_status check_dtypes(const char *name, const st_tensor *a, const st_tensor *b)
-{
-    ST_TRY(st_ops_float_only(a, name));
-    if (a->dtype != b->dtype)
-        return st_fail(ST_EDTYPE, "%s: operand dtypes %s and %s differ", name, st_dtype_name(a->dtype),
-                       st_dtype_name(b->dtype));
-    return ST_OK;
-}
-
 st_status st_matmul(const st_tensor *a, const st_tensor *b, st_tensor **out)
 {
     int nd = 0;
     int64_t shape[3];
-    ST_TRY(check_dtypes("matmul", a, b));
+    ST_TRY(st_ops_float_pair(a, b, "matmul"));
     ST_TRY(product_shape("matmul", a, b, &nd, shape));
     st_ops_out o;
     ST_TRY(st_ops_out_begin(&o, "matmul", a->dtype, nd, shape, out, false));
@@ -214,7 +205,7 @@ st_status st_gemm(double alpha, const st_tensor *a, const st_tensor *b, double b
 {
     int nd = 0;
     int64_t shape[3];
-    ST_TRY(check_dtypes("gemm", a, b));
+    ST_TRY(st_ops_float_pair(a, b, "gemm"));
     ST_TRY(product_shape("gemm", a, b, &nd, shape));
     ST_TRY(st_tensor_expect(c, "gemm output", a->dtype, nd, shape));
     return product(alpha, a, b, beta, c);

@@ -179,16 +179,6 @@ DEFINE_BINARY_KERNEL(binary_f64, double)
 DEFINE_UNARY_KERNEL(unary_f32, float, expf, logf, sqrtf, fabsf, powf)
 DEFINE_UNARY_KERNEL(unary_f64, double, exp, log, sqrt, fabs, pow)
 
-static st_status check_float_pair(const char *name, st_dtype a, st_dtype b)
-{
-    if (a != b)
-        return st_fail(ST_EDTYPE, "%s: operand dtypes %s and %s differ", name, st_dtype_name(a), st_dtype_name(b));
-    if (a != ST_F32 && a != ST_F64)
-        return st_fail(ST_EDTYPE, "%s: dtype %s not supported (f32 or f64 only; convert with st_tensor_to_dtype first)",
-                       name, st_dtype_name(a));
-    return ST_OK;
-}
-
 /* out = a (op) b for operands of dtype dt. */
 static st_status binary(const char *name, binop op, st_dtype dt, operand a, operand b, st_tensor **out)
 {
@@ -220,7 +210,7 @@ static st_status binary(const char *name, binop op, st_dtype dt, operand a, oper
 
 static st_status binary_tt(const char *name, binop op, const st_tensor *a, const st_tensor *b, st_tensor **out)
 {
-    ST_TRY(check_float_pair(name, a->dtype, b->dtype));
+    ST_TRY(st_ops_float_pair(a, b, name));
     return binary(name, op, a->dtype, tensor_operand(a), tensor_operand(b), out);
 }
 

@@ -11,6 +11,9 @@ st_status st_ops_dim(const st_tensor *a, int dim, const char *op, int *out);
 /* ST_EDTYPE unless t is f32 or f64. */
 st_status st_ops_float_only(const st_tensor *t, const char *op);
 
+/* ST_EDTYPE unless a and b share one float dtype. */
+st_status st_ops_float_pair(const st_tensor *a, const st_tensor *b, const char *op);
+
 /* Shape "[d0,d1,...]" of t into buf. */
 char *st_ops_shape(const st_tensor *t, char *buf, size_t cap);
 

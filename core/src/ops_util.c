@@ -19,6 +19,14 @@ st_status st_ops_float_only(const st_tensor *t, const char *op)
                    op, st_dtype_name(t->dtype));
 }
 
+st_status st_ops_float_pair(const st_tensor *a, const st_tensor *b, const char *op)
+{
+    if (a->dtype != b->dtype)
+        return st_fail(ST_EDTYPE, "%s: operand dtypes %s and %s differ", op, st_dtype_name(a->dtype),
+                       st_dtype_name(b->dtype));
+    return st_ops_float_only(a, op);
+}
+
 char *st_ops_shape(const st_tensor *t, char *buf, size_t cap) { return st_shape_str(t->ndim, t->shape, buf, cap); }
 
 st_status st_ops_out_begin(st_ops_out *o, const char *op, st_dtype dtype, int ndim, const int64_t *shape,
