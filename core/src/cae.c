@@ -1,6 +1,14 @@
-/* The reference convolutional autoencoder (see cae.h, METHOD.md b). */
+/* The reference convolutional autoencoder (see cae.h, METHOD.md b).
+ *
+ * A batch is split into `threads` lanes (contiguous slices of samples).
+ * Each lane owns every activation, scratch and gradient buffer it needs,
+ * sized once at construction, so passes never allocate and lanes never
+ * share writable memory. Lane 0 runs on the caller's thread and writes
+ * its parameter gradients straight into the model's gradient array; the
+ * other lanes' gradients are added to it, in lane order, after a pass. */
 #include "strata/cae.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "strata/conv.h"
@@ -9,34 +17,65 @@
 
 enum { CONV1, CONV2, CONV3, DENSE, DENSE_1, DECONV3, DECONV2, DECONV1, N_LAYERS };
 #define N_TENSORS (2 * N_LAYERS)
+#define MAX_THREADS 64
 
 static const char *const tensor_names[N_TENSORS] = {
     "conv1.kernel",   "conv1.bias",   "conv2.kernel",   "conv2.bias",   "conv3.kernel",   "conv3.bias",
     "dense.kernel",   "dense.bias",   "dense_1.kernel", "dense_1.bias", "deconv3.kernel", "deconv3.bias",
     "deconv2.kernel", "deconv2.bias", "deconv1.kernel", "deconv1.bias"};
 
+typedef struct cae_lane {
+    struct st_cae *model;
+    int cap;          /* samples this lane can hold */
+    int start, count; /* slice of the current batch (count 0: idle) */
+    /* activations kept for the backward */
+    float *xp, *a1, *a2, *a3, *u, *z; /* encoder */
+    float *zin, *h, *a4, *a5, *y;     /* decoder */
+    /* scratch */
+    float *ga, *gb, *gz, *gu, *ws;
+    float *grads; /* flat parameter gradients (lane 0: the model's) */
+    double loss;  /* partial sum of squared errors (pretrain step) */
+} cae_lane;
+
+struct st_cae;
+typedef void (*lane_job)(struct st_cae *m, cae_lane *lane, const void *arg);
+
+/* A minimal fork-join pool: workers 1..n-1 wait for a job generation,
+ * run their lane, and report back; the caller runs lane 0. */
+typedef struct cae_pool {
+    int n_workers;
+    pthread_t thread[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    unsigned long generation;
+    int pending, quit;
+    lane_job job;
+    const void *arg;
+} cae_pool;
+
 struct st_cae {
     st_cae_config cfg;
     st_padding2d pad;
-    int hp, wp;           /* padded input */
-    int flat;             /* f2 * Hp/8 * Wp/8 */
-    st_conv2d_geom g[3];  /* conv1..3 at max_batch; deconv_i is the adjoint of g[i] */
+    int hp, wp;          /* padded input */
+    int flat;            /* f2 * Hp/8 * Wp/8 */
+    st_conv2d_geom g[3]; /* conv1..3 at one sample; deconv_i is the adjoint of g[i] */
     size_t n_params;
-    st_tensor *params, *grads;                     /* flat 1-d */
+    size_t offset[N_TENSORS]; /* of each tensor in the flat arrays */
+    st_tensor *params, *grads;
     st_tensor *view[N_TENSORS], *grad_view[N_TENSORS];
-    float *w[N_TENSORS], *dw[N_TENSORS];           /* into params / grads */
-    /* activations kept for the backward */
-    float *xp, *a1, *a2, *a3, *u, *z;              /* encoder */
-    float *zin, *h, *a4, *a5, *y;                  /* decoder */
-    /* scratch */
-    float *xhat, *dxhat, *ga, *gb, *gz, *gu, *ws;
+    float *w[N_TENSORS];
+    float *xhat, *dxhat; /* whole-batch buffers of the pretraining step */
+    int n_lanes;
+    cae_lane lane[MAX_THREADS];
     float *arena;
-    int enc_batch, dec_batch;                      /* 0: pass not run */
+    int enc_batch, dec_batch; /* 0: pass not run */
+    cae_pool pool;
+    int pool_started;
 };
 
 st_cae_config st_cae_config_default(int height, int width, int channels)
 {
-    st_cae_config c = {height, width, channels, {32, 64, 128, 20}, 8.0f, false, 32};
+    st_cae_config c = {height, width, channels, {32, 64, 128, 20}, 8.0f, false, 32, 1};
     return c;
 }
 
@@ -50,8 +89,12 @@ static st_status check_config(const st_cae_config *c)
                            c->filters[1], c->filters[2], c->filters[3]);
     if (!(c->radius > 0)) return st_fail(ST_EINVAL, "cae: radius %g must be positive", c->radius);
     if (c->max_batch <= 0) return st_fail(ST_EINVAL, "cae: max_batch %d must be positive", c->max_batch);
+    if (c->threads < 1 || c->threads > MAX_THREADS)
+        return st_fail(ST_EINVAL, "cae: threads %d outside 1..%d", c->threads, MAX_THREADS);
     return ST_OK;
 }
+
+/* ---- geometry and parameters ---- */
 
 /* Q1: the reference pads by 8 - n % 8 even when n % 8 == 0. */
 static int pad_total(int n, bool minimal) { return minimal ? (8 - n % 8) % 8 : 8 - n % 8; }
@@ -63,7 +106,8 @@ static st_status setup_geometry(st_cae *m)
     m->pad = (st_padding2d){dh / 2, dh - dh / 2, dw / 2, dw - dw / 2};
     m->hp = c->height + dh;
     m->wp = c->width + dw;
-    const int b = c->max_batch, *f = c->filters;
+    const int *f = c->filters, b = c->max_batch;
+    /* Validated at the largest batch; passes use copies with their batch. */
     ST_TRY(st_conv2d_geom_same(&m->g[0], b, m->hp, m->wp, c->channels, f[0], 5, 5, 2));
     ST_TRY(st_conv2d_geom_same(&m->g[1], b, m->hp / 2, m->wp / 2, f[0], f[1], 5, 5, 2));
     ST_TRY(st_conv2d_geom_same(&m->g[2], b, m->hp / 4, m->wp / 4, f[1], f[2], 3, 3, 2));
@@ -71,14 +115,13 @@ static st_status setup_geometry(st_cae *m)
     return ST_OK;
 }
 
-/* Shapes of the 16 parameter tensors (Keras layouts). */
+/* Shapes of the 16 parameter tensors (Keras layouts); returns the rank. */
 static int tensor_shape(const st_cae *m, int t, int64_t *shape)
 {
     const int C = m->cfg.channels, *f = m->cfg.filters, d = f[3];
-    const int64_t k[N_LAYERS][4] = {
-        {5, 5, C, f[0]},    {5, 5, f[0], f[1]}, {3, 3, f[1], f[2]}, {m->flat, d},
-        {d, m->flat},       {3, 3, f[1], f[2]}, {5, 5, f[0], f[1]}, {5, 5, C, f[0]}};
-    /* Bias length: the layer's output channels (the transposes output dim 2). */
+    const int64_t k[N_LAYERS][4] = {{5, 5, C, f[0]},    {5, 5, f[0], f[1]}, {3, 3, f[1], f[2]}, {m->flat, d},
+                                    {d, m->flat},       {3, 3, f[1], f[2]}, {5, 5, f[0], f[1]}, {5, 5, C, f[0]}};
+    /* Bias length: the layer's output channels. */
     const int64_t bias[N_LAYERS] = {f[0], f[1], f[2], d, m->flat, f[1], f[0], C};
     int layer = t / 2;
     if (t % 2) {
@@ -114,18 +157,16 @@ static st_status setup_params(st_cae *m)
     int64_t total = 0;
     for (int t = 0; t < N_TENSORS; t++) {
         nds[t] = tensor_shape(m, t, shapes[t]);
+        m->offset[t] = (size_t)total;
         total += shape_numel(nds[t], shapes[t]);
     }
     m->n_params = (size_t)total;
     ST_TRY(st_tensor_zeros(ST_F32, 1, &total, &m->params));
     ST_TRY(st_tensor_zeros(ST_F32, 1, &total, &m->grads));
-    int64_t off = 0;
     for (int t = 0; t < N_TENSORS; t++) {
-        ST_TRY(flat_view(m->params, off, nds[t], shapes[t], &m->view[t]));
-        ST_TRY(flat_view(m->grads, off, nds[t], shapes[t], &m->grad_view[t]));
+        ST_TRY(flat_view(m->params, (int64_t)m->offset[t], nds[t], shapes[t], &m->view[t]));
+        ST_TRY(flat_view(m->grads, (int64_t)m->offset[t], nds[t], shapes[t], &m->grad_view[t]));
         m->w[t] = st_f32(m->view[t]);
-        m->dw[t] = st_f32(m->grad_view[t]);
-        off += shape_numel(nds[t], shapes[t]);
     }
     return ST_OK;
 }
@@ -148,42 +189,163 @@ static st_status init_params(st_cae *m, st_rng *rng)
     return ST_OK; /* biases stay zero */
 }
 
-/* Every activation and scratch buffer, carved from one 64-byte aligned
- * arena so that nothing is allocated after construction. */
-static st_status setup_buffers(st_cae *m)
+/* ---- buffers ---- */
+
+typedef struct {
+    float **p;
+    size_t n;
+} part;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* The parts of one lane of capacity cap (p == NULL: only count). */
+static size_t lane_parts(const st_cae *m, cae_lane *l, part *out)
 {
-    const size_t b = (size_t)m->cfg.max_batch, C = (size_t)m->cfg.channels, d = (size_t)m->cfg.filters[3];
+    const size_t b = (size_t)l->cap, C = (size_t)m->cfg.channels, d = (size_t)m->cfg.filters[3];
     const st_conv2d_geom *g = m->g;
-    const size_t in = (size_t)m->cfg.height * m->cfg.width * C, padded = (size_t)m->hp * m->wp * C;
+    const size_t padded = (size_t)m->hp * m->wp * C;
     const size_t s1 = (size_t)g[0].out_h * g[0].out_w * g[0].out_c, s2 = (size_t)g[1].out_h * g[1].out_w * g[1].out_c;
     size_t big = padded > s1 ? padded : s1;
     if (s2 > big) big = s2;
     if ((size_t)m->flat > big) big = (size_t)m->flat;
     size_t wsz = 0;
     for (int i = 0; i < 3; i++) {
-        size_t s = st_conv2d_workspace_floats(&g[i]);
+        st_conv2d_geom gi = g[i];
+        gi.batch = l->cap;
+        size_t s = st_conv2d_workspace_floats(&gi);
         if (s > wsz) wsz = s;
     }
-    struct {
-        float **p;
-        size_t n;
-    } parts[] = {{&m->xp, b * padded}, {&m->a1, b * s1},        {&m->a2, b * s2},    {&m->a3, b * m->flat},
-                 {&m->u, b * d},       {&m->z, b * d},          {&m->zin, b * d},    {&m->h, b * m->flat},
-                 {&m->a4, b * s2},     {&m->a5, b * s1},        {&m->y, b * padded}, {&m->xhat, b * in},
-                 {&m->dxhat, b * in},  {&m->ga, b * big},       {&m->gb, b * big},   {&m->gz, b * d},
-                 {&m->gu, b * d},      {&m->ws, wsz}};
-    const size_t n_parts = sizeof parts / sizeof parts[0];
-    size_t total = 0;
-    for (size_t i = 0; i < n_parts; i++) total += (parts[i].n + 15) / 16 * 16;
+    part parts[] = {{&l->xp, b * padded}, {&l->a1, b * s1},  {&l->a2, b * s2},        {&l->a3, b * m->flat},
+                    {&l->u, b * d},       {&l->z, b * d},    {&l->zin, b * d},        {&l->h, b * m->flat},
+                    {&l->a4, b * s2},     {&l->a5, b * s1},  {&l->y, b * padded},     {&l->ga, b * big},
+                    {&l->gb, b * big},    {&l->gz, b * d},   {&l->gu, b * d},         {&l->ws, wsz},
+                    {&l->grads, l == &m->lane[0] ? 0 : m->n_params}};
+    size_t n = sizeof parts / sizeof parts[0];
+    if (out) memcpy(out, parts, sizeof parts);
+    return n;
+}
+
+/* Every buffer of every lane (and the whole-batch reconstruction and its
+ * gradient), carved from one 64-byte aligned arena. */
+static st_status setup_buffers(st_cae *m)
+{
+    const int T = m->cfg.threads, B = m->cfg.max_batch;
+    m->n_lanes = T < B ? T : B;
+    part parts[32];
+    size_t total = 2 * round16((size_t)B * st_cae_input_size(m));
+    for (int i = 0; i < m->n_lanes; i++) {
+        m->lane[i].cap = B / m->n_lanes + (i < B % m->n_lanes);
+        size_t n = lane_parts(m, &m->lane[i], parts);
+        for (size_t j = 0; j < n; j++) total += round16(parts[j].n);
+    }
     m->arena = aligned_alloc(64, total * sizeof(float));
     if (!m->arena) return st_fail(ST_ENOMEM, "cae: out of memory for %zu floats of activations", total);
     float *p = m->arena;
-    for (size_t i = 0; i < n_parts; i++) {
-        *parts[i].p = p;
-        p += (parts[i].n + 15) / 16 * 16;
+    m->xhat = p, p += round16((size_t)B * st_cae_input_size(m));
+    m->dxhat = p, p += round16((size_t)B * st_cae_input_size(m));
+    for (int i = 0; i < m->n_lanes; i++) {
+        size_t n = lane_parts(m, &m->lane[i], parts);
+        for (size_t j = 0; j < n; j++) {
+            *parts[j].p = p;
+            p += round16(parts[j].n);
+        }
+    }
+    m->lane[0].grads = st_f32(m->grads);
+    return ST_OK;
+}
+
+/* ---- the worker pool ---- */
+
+static void *worker_main(void *arg)
+{
+    cae_lane *lane = arg;
+    st_cae *m = lane->model;
+    cae_pool *p = &m->pool;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->generation == seen && !p->quit) pthread_cond_wait(&p->start, &p->mu);
+        if (p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->generation;
+        lane_job job = p->job;
+        const void *job_arg = p->arg;
+        pthread_mutex_unlock(&p->mu);
+        if (lane->count) job(m, lane, job_arg);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static st_status pool_start(st_cae *m)
+{
+    cae_pool *p = &m->pool;
+    if (pthread_mutex_init(&p->mu, NULL)) return st_fail(ST_ENOMEM, "cae: cannot create a mutex");
+    if (pthread_cond_init(&p->start, NULL)) {
+        pthread_mutex_destroy(&p->mu);
+        return st_fail(ST_ENOMEM, "cae: cannot create a condition variable");
+    }
+    if (pthread_cond_init(&p->done, NULL)) {
+        pthread_cond_destroy(&p->start);
+        pthread_mutex_destroy(&p->mu);
+        return st_fail(ST_ENOMEM, "cae: cannot create a condition variable");
+    }
+    m->pool_started = 1;
+    for (int i = 1; i < m->n_lanes; i++) {
+        m->lane[i].model = m;
+        if (pthread_create(&p->thread[i], NULL, worker_main, &m->lane[i]))
+            return st_fail(ST_ENOMEM, "cae: cannot start worker thread %d of %d", i, m->n_lanes - 1);
+        p->n_workers = i;
     }
     return ST_OK;
 }
+
+static void pool_stop(st_cae *m)
+{
+    if (!m->pool_started) return;
+    cae_pool *p = &m->pool;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i <= p->n_workers; i++) pthread_join(p->thread[i], NULL);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->start);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* Splits `batch` over the lanes and runs job on every busy lane. */
+static void run_lanes(st_cae *m, int batch, lane_job job, const void *arg)
+{
+    int start = 0;
+    for (int i = 0; i < m->n_lanes; i++) {
+        cae_lane *l = &m->lane[i];
+        l->count = batch / m->n_lanes + (i < batch % m->n_lanes);
+        l->start = start;
+        start += l->count;
+    }
+    cae_pool *p = &m->pool;
+    if (p->n_workers) {
+        pthread_mutex_lock(&p->mu);
+        p->job = job;
+        p->arg = arg;
+        p->pending = p->n_workers;
+        p->generation++;
+        pthread_cond_broadcast(&p->start);
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (m->lane[0].count) job(m, &m->lane[0], arg);
+    if (p->n_workers) {
+        pthread_mutex_lock(&p->mu);
+        while (p->pending) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* ---- construction ---- */
 
 st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out)
 {
@@ -195,6 +357,7 @@ st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out)
     if (s == ST_OK) s = setup_params(m);
     if (s == ST_OK) s = init_params(m, rng);
     if (s == ST_OK) s = setup_buffers(m);
+    if (s == ST_OK) s = pool_start(m);
     if (s != ST_OK) {
         st_cae_free(m);
         return st_fail_context(s, "cae (%d, %d, %d): ", cfg->height, cfg->width, cfg->channels);
@@ -206,6 +369,7 @@ st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out)
 void st_cae_free(st_cae *m)
 {
     if (!m) return;
+    pool_stop(m);
     for (int t = 0; t < N_TENSORS; t++) {
         st_tensor_free(m->view[t]);
         st_tensor_free(m->grad_view[t]);
@@ -228,7 +392,10 @@ size_t st_cae_input_size(const st_cae *m) { return (size_t)m->cfg.height * m->cf
 size_t st_cae_param_count(const st_cae *m) { return m->n_params; }
 float *st_cae_params(st_cae *m) { return st_f32(m->params); }
 float *st_cae_grads(st_cae *m) { return st_f32(m->grads); }
-st_param_block st_cae_param_block(st_cae *m) { return (st_param_block){st_f32(m->params), st_f32(m->grads), m->n_params}; }
+st_param_block st_cae_param_block(st_cae *m)
+{
+    return (st_param_block){st_f32(m->params), st_f32(m->grads), m->n_params};
+}
 int st_cae_tensor_count(const st_cae *m) { return m ? N_TENSORS : 0; }
 const char *st_cae_tensor_name(const st_cae *m, int i) { return m && i >= 0 && i < N_TENSORS ? tensor_names[i] : NULL; }
 st_tensor *st_cae_tensor(st_cae *m, int i) { return i >= 0 && i < N_TENSORS ? m->view[i] : NULL; }
@@ -241,12 +408,7 @@ st_tensor *st_cae_find(st_cae *m, const char *name)
     return NULL;
 }
 
-static st_status check_batch(const st_cae *m, int batch, const char *op)
-{
-    if (batch < 1 || batch > m->cfg.max_batch)
-        return st_fail(ST_ESHAPE, "cae %s: batch %d outside 1..%d (max_batch)", op, batch, m->cfg.max_batch);
-    return ST_OK;
-}
+/* ---- the passes, per lane (pointers are already at the lane's rows) ---- */
 
 static st_conv2d_geom at_batch(const st_conv2d_geom *g, int batch)
 {
@@ -257,118 +419,188 @@ static st_conv2d_geom at_batch(const st_conv2d_geom *g, int batch)
 
 static size_t act_size(const st_conv2d_geom *g, int batch) { return (size_t)batch * g->out_h * g->out_w * g->out_c; }
 
-/* Leaves z in m->z. */
-static void encode(st_cae *m, int batch, const float *x)
+/* x -> l->z (copied to z when not NULL). */
+static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z)
 {
     const st_cae_config *c = &m->cfg;
-    const st_conv2d_geom g1 = at_batch(&m->g[0], batch), g2 = at_batch(&m->g[1], batch), g3 = at_batch(&m->g[2], batch);
-    st_pad2d(batch, c->height, c->width, c->channels, m->pad, x, m->xp);
-    st_conv2d_forward(&g1, m->xp, m->w[0], m->w[1], m->a1, m->ws);
-    st_relu_forward(act_size(&g1, batch), m->a1, m->a1);
-    st_conv2d_forward(&g2, m->a1, m->w[2], m->w[3], m->a2, m->ws);
-    st_relu_forward(act_size(&g2, batch), m->a2, m->a2);
-    st_conv2d_forward(&g3, m->a2, m->w[4], m->w[5], m->a3, m->ws);
-    st_relu_forward(act_size(&g3, batch), m->a3, m->a3);
-    st_dense_forward(batch, m->flat, c->filters[3], m->a3, m->w[6], m->w[7], m->u);
-    st_l2norm_forward(batch, c->filters[3], c->radius, m->u, m->z);
-    m->enc_batch = batch;
+    const int b = l->count, d = c->filters[3];
+    const st_conv2d_geom g1 = at_batch(&m->g[0], b), g2 = at_batch(&m->g[1], b), g3 = at_batch(&m->g[2], b);
+    st_pad2d(b, c->height, c->width, c->channels, m->pad, x, l->xp);
+    st_conv2d_forward(&g1, l->xp, m->w[0], m->w[1], l->a1, l->ws);
+    st_relu_forward(act_size(&g1, b), l->a1, l->a1);
+    st_conv2d_forward(&g2, l->a1, m->w[2], m->w[3], l->a2, l->ws);
+    st_relu_forward(act_size(&g2, b), l->a2, l->a2);
+    st_conv2d_forward(&g3, l->a2, m->w[4], m->w[5], l->a3, l->ws);
+    st_relu_forward(act_size(&g3, b), l->a3, l->a3);
+    st_dense_forward(b, m->flat, d, l->a3, m->w[6], m->w[7], l->u);
+    st_l2norm_forward(b, d, c->radius, l->u, l->z);
+    if (z) memcpy(z, l->z, (size_t)b * d * sizeof *z);
 }
 
-/* Decodes m->zin; leaves the reconstruction in xhat. */
-static void decode(st_cae *m, int batch, float *xhat)
+/* z -> xhat (the decoder input is kept in l->zin). */
+static void decode_lane(st_cae *m, cae_lane *l, const float *z, float *xhat)
 {
     const st_cae_config *c = &m->cfg;
-    const st_conv2d_geom g1 = at_batch(&m->g[0], batch), g2 = at_batch(&m->g[1], batch), g3 = at_batch(&m->g[2], batch);
-    st_dense_forward(batch, c->filters[3], m->flat, m->zin, m->w[8], m->w[9], m->h);
-    st_relu_forward((size_t)batch * m->flat, m->h, m->h);
-    st_conv2d_transpose_forward(&g3, m->h, m->w[10], m->w[11], m->a4, m->ws);
-    st_relu_forward(act_size(&g2, batch), m->a4, m->a4);
-    st_conv2d_transpose_forward(&g2, m->a4, m->w[12], m->w[13], m->a5, m->ws);
-    st_relu_forward(act_size(&g1, batch), m->a5, m->a5);
-    st_conv2d_transpose_forward(&g1, m->a5, m->w[14], m->w[15], m->y, m->ws);
-    st_crop2d(batch, c->height, c->width, c->channels, m->pad, m->y, xhat);
-    m->dec_batch = batch;
+    const int b = l->count, d = c->filters[3];
+    const st_conv2d_geom g1 = at_batch(&m->g[0], b), g2 = at_batch(&m->g[1], b), g3 = at_batch(&m->g[2], b);
+    memcpy(l->zin, z, (size_t)b * d * sizeof *l->zin);
+    st_dense_forward(b, d, m->flat, l->zin, m->w[8], m->w[9], l->h);
+    st_relu_forward((size_t)b * m->flat, l->h, l->h);
+    st_conv2d_transpose_forward(&g3, l->h, m->w[10], m->w[11], l->a4, l->ws);
+    st_relu_forward(act_size(&g2, b), l->a4, l->a4);
+    st_conv2d_transpose_forward(&g2, l->a4, m->w[12], m->w[13], l->a5, l->ws);
+    st_relu_forward(act_size(&g1, b), l->a5, l->a5);
+    st_conv2d_transpose_forward(&g1, l->a5, m->w[14], m->w[15], l->y, l->ws);
+    st_crop2d(b, c->height, c->width, c->channels, m->pad, l->y, xhat);
+}
+
+/* Parameter gradients of the lane from dxhat and/or dz (either NULL). */
+static void backward_lane(st_cae *m, cae_lane *l, const float *dxhat, const float *dz)
+{
+    const st_cae_config *c = &m->cfg;
+    const int b = l->count, d = c->filters[3];
+    const st_conv2d_geom g1 = at_batch(&m->g[0], b), g2 = at_batch(&m->g[1], b), g3 = at_batch(&m->g[2], b);
+    float *dw[N_TENSORS];
+    for (int t = 0; t < N_TENSORS; t++) dw[t] = l->grads + m->offset[t];
+    const size_t nz = (size_t)b * d;
+    if (dxhat) {
+        /* The crop's adjoint: the padded border gets no reconstruction gradient. */
+        st_pad2d(b, c->height, c->width, c->channels, m->pad, dxhat, l->ga);
+        st_conv2d_transpose_backward(&g1, l->a5, m->w[14], l->ga, l->gb, dw[14], dw[15], l->ws);
+        st_relu_backward(act_size(&g1, b), l->a5, l->gb, l->gb);
+        st_conv2d_transpose_backward(&g2, l->a4, m->w[12], l->gb, l->ga, dw[12], dw[13], l->ws);
+        st_relu_backward(act_size(&g2, b), l->a4, l->ga, l->ga);
+        st_conv2d_transpose_backward(&g3, l->h, m->w[10], l->ga, l->gb, dw[10], dw[11], l->ws);
+        st_relu_backward((size_t)b * m->flat, l->h, l->gb, l->gb);
+        st_dense_backward(b, d, m->flat, l->zin, m->w[8], l->gb, l->gz, dw[8], dw[9]);
+    } else {
+        /* The decoder's tensors are the last in the flat layout. */
+        memset(dw[2 * DENSE_1], 0, (m->n_params - m->offset[2 * DENSE_1]) * sizeof(float));
+        memset(l->gz, 0, nz * sizeof *l->gz);
+    }
+    if (dz)
+        for (size_t i = 0; i < nz; i++) l->gz[i] += dz[i];
+    st_l2norm_backward(b, d, c->radius, l->u, l->gz, l->gu);
+    st_dense_backward(b, m->flat, d, l->a3, m->w[6], l->gu, l->ga, dw[6], dw[7]);
+    st_relu_backward(act_size(&g3, b), l->a3, l->ga, l->ga);
+    st_conv2d_backward(&g3, l->a2, m->w[4], l->ga, l->gb, dw[4], dw[5], l->ws);
+    st_relu_backward(act_size(&g2, b), l->a2, l->gb, l->gb);
+    st_conv2d_backward(&g2, l->a1, m->w[2], l->gb, l->ga, dw[2], dw[3], l->ws);
+    st_relu_backward(act_size(&g1, b), l->a1, l->ga, l->ga);
+    st_conv2d_backward(&g1, l->xp, m->w[0], l->ga, NULL, dw[0], dw[1], l->ws);
+}
+
+/* ---- jobs: whole-batch arguments, offset to each lane's rows ---- */
+
+typedef struct pass_args {
+    const float *x, *z, *dxhat, *dz;
+    float *z_out, *xhat_out;
+    size_t total; /* elements of the whole batch's reconstruction (MSE mean) */
+} pass_args;
+
+static const float *rows(const float *p, const cae_lane *l, size_t per) { return p ? p + (size_t)l->start * per : NULL; }
+static float *rows_mut(float *p, const cae_lane *l, size_t per) { return p ? p + (size_t)l->start * per : NULL; }
+
+static void job_encode(st_cae *m, cae_lane *l, const void *arg)
+{
+    const pass_args *a = arg;
+    const size_t d = (size_t)m->cfg.filters[3];
+    encode_lane(m, l, rows(a->x, l, st_cae_input_size(m)), rows_mut(a->z_out, l, d));
+}
+
+static void job_decode(st_cae *m, cae_lane *l, const void *arg)
+{
+    const pass_args *a = arg;
+    decode_lane(m, l, rows(a->z, l, (size_t)m->cfg.filters[3]), rows_mut(a->xhat_out, l, st_cae_input_size(m)));
+}
+
+static void job_backward(st_cae *m, cae_lane *l, const void *arg)
+{
+    const pass_args *a = arg;
+    backward_lane(m, l, rows(a->dxhat, l, st_cae_input_size(m)), rows(a->dz, l, (size_t)m->cfg.filters[3]));
+}
+
+/* Encode, decode, MSE against the input, backward: one lane's share of
+ * a pretraining step (the MSE gradient is scaled by the whole batch). */
+static void job_pretrain(st_cae *m, cae_lane *l, const void *arg)
+{
+    const pass_args *a = arg;
+    const size_t in = st_cae_input_size(m), n = (size_t)l->count * in;
+    const float *x = rows(a->x, l, in);
+    float *xhat = rows_mut(m->xhat, l, in), *dxhat = rows_mut(m->dxhat, l, in);
+    encode_lane(m, l, x, NULL);
+    decode_lane(m, l, l->z, xhat);
+    /* weight n/total turns the lane's mean into its share of the batch mean */
+    l->loss = st_loss_mse(n, xhat, x, (float)((double)n / (double)a->total), dxhat) * (double)n;
+    backward_lane(m, l, dxhat, NULL);
+}
+
+/* Adds the other lanes' gradients to lane 0's (the model's), in order. */
+static void reduce_grads(st_cae *m)
+{
+    float *g = m->lane[0].grads;
+    for (int i = 1; i < m->n_lanes; i++) {
+        if (!m->lane[i].count) continue;
+        const float *o = m->lane[i].grads;
+        for (size_t j = 0; j < m->n_params; j++) g[j] += o[j];
+    }
+}
+
+/* ---- public passes ---- */
+
+static st_status check_batch(const st_cae *m, int batch, const char *op)
+{
+    if (batch < 1 || batch > m->cfg.max_batch)
+        return st_fail(ST_ESHAPE, "cae %s: batch %d outside 1..%d (max_batch)", op, batch, m->cfg.max_batch);
+    return ST_OK;
 }
 
 st_status st_cae_encode(st_cae *m, int batch, const float *x, float *z)
 {
     ST_TRY(check_batch(m, batch, "encode"));
-    encode(m, batch, x);
-    memcpy(z, m->z, (size_t)batch * m->cfg.filters[3] * sizeof *z);
+    pass_args a = {.x = x, .z_out = z};
+    run_lanes(m, batch, job_encode, &a);
+    m->enc_batch = batch;
     return ST_OK;
 }
 
 st_status st_cae_decode(st_cae *m, int batch, const float *z, float *xhat)
 {
     ST_TRY(check_batch(m, batch, "decode"));
-    memcpy(m->zin, z, (size_t)batch * m->cfg.filters[3] * sizeof *z);
-    decode(m, batch, xhat);
+    pass_args a = {.z = z, .xhat_out = xhat};
+    run_lanes(m, batch, job_decode, &a);
+    m->dec_batch = batch;
     return ST_OK;
-}
-
-/* Decoder backward from dxhat; leaves dL/dz in m->gz. */
-static void decoder_backward(st_cae *m, int batch, const float *dxhat)
-{
-    const st_cae_config *c = &m->cfg;
-    const st_conv2d_geom g1 = at_batch(&m->g[0], batch), g2 = at_batch(&m->g[1], batch), g3 = at_batch(&m->g[2], batch);
-    /* The crop's adjoint: the padded border gets no reconstruction gradient. */
-    st_pad2d(batch, c->height, c->width, c->channels, m->pad, dxhat, m->ga);
-    st_conv2d_transpose_backward(&g1, m->a5, m->w[14], m->ga, m->gb, m->dw[14], m->dw[15], m->ws);
-    st_relu_backward(act_size(&g1, batch), m->a5, m->gb, m->gb);
-    st_conv2d_transpose_backward(&g2, m->a4, m->w[12], m->gb, m->ga, m->dw[12], m->dw[13], m->ws);
-    st_relu_backward(act_size(&g2, batch), m->a4, m->ga, m->ga);
-    st_conv2d_transpose_backward(&g3, m->h, m->w[10], m->ga, m->gb, m->dw[10], m->dw[11], m->ws);
-    st_relu_backward((size_t)batch * m->flat, m->h, m->gb, m->gb);
-    st_dense_backward(batch, c->filters[3], m->flat, m->zin, m->w[8], m->gb, m->gz, m->dw[8], m->dw[9]);
-}
-
-/* Encoder backward from m->gz. */
-static void encoder_backward(st_cae *m, int batch)
-{
-    const st_cae_config *c = &m->cfg;
-    const st_conv2d_geom g1 = at_batch(&m->g[0], batch), g2 = at_batch(&m->g[1], batch), g3 = at_batch(&m->g[2], batch);
-    st_l2norm_backward(batch, c->filters[3], c->radius, m->u, m->gz, m->gu);
-    st_dense_backward(batch, m->flat, c->filters[3], m->a3, m->w[6], m->gu, m->ga, m->dw[6], m->dw[7]);
-    st_relu_backward(act_size(&g3, batch), m->a3, m->ga, m->ga);
-    st_conv2d_backward(&g3, m->a2, m->w[4], m->ga, m->gb, m->dw[4], m->dw[5], m->ws);
-    st_relu_backward(act_size(&g2, batch), m->a2, m->gb, m->gb);
-    st_conv2d_backward(&g2, m->a1, m->w[2], m->gb, m->ga, m->dw[2], m->dw[3], m->ws);
-    st_relu_backward(act_size(&g1, batch), m->a1, m->ga, m->ga);
-    st_conv2d_backward(&g1, m->xp, m->w[0], m->ga, NULL, m->dw[0], m->dw[1], m->ws);
 }
 
 st_status st_cae_backward(st_cae *m, const float *dxhat, const float *dz)
 {
     const int batch = m->enc_batch;
-    const size_t nz = (size_t)batch * m->cfg.filters[3];
     if (!dxhat && !dz) return st_fail(ST_EINVAL, "cae backward: neither a reconstruction nor an embedding gradient");
     if (!batch) return st_fail(ST_ESTATE, "cae backward: no encode has run");
-    if (dxhat) {
-        if (m->dec_batch != batch)
-            return st_fail(ST_ESTATE, "cae backward: the last decode had batch %d, the last encode %d", m->dec_batch,
-                           batch);
-        decoder_backward(m, batch, dxhat);
-    } else {
-        for (int t = 8; t < N_TENSORS; t++) memset(m->dw[t], 0, (size_t)st_tensor_numel(m->grad_view[t]) * sizeof(float));
-        memset(m->gz, 0, nz * sizeof *m->gz);
-    }
-    if (dz)
-        for (size_t i = 0; i < nz; i++) m->gz[i] += dz[i];
-    encoder_backward(m, batch);
+    if (dxhat && m->dec_batch != batch)
+        return st_fail(ST_ESTATE, "cae backward: the last decode had batch %d, the last encode %d", m->dec_batch,
+                       batch);
+    pass_args a = {.dxhat = dxhat, .dz = dz};
+    run_lanes(m, batch, job_backward, &a);
+    reduce_grads(m);
     return ST_OK;
 }
 
 st_status st_cae_pretrain_step(st_cae *m, st_optim *opt, int batch, const float *x, double *loss)
 {
     ST_TRY(check_batch(m, batch, "pretrain step"));
-    encode(m, batch, x);
-    memcpy(m->zin, m->z, (size_t)batch * m->cfg.filters[3] * sizeof *m->z);
-    decode(m, batch, m->xhat);
-    size_t n = (size_t)batch * st_cae_input_size(m);
-    double l = st_loss_mse(n, m->xhat, x, 1.0f, m->dxhat);
-    ST_TRY(st_cae_backward(m, m->dxhat, NULL));
+    if (st_optim_size(opt) != m->n_params)
+        return st_fail(ST_ESHAPE, "cae pretrain step: the optimiser holds %zu parameters, the model %zu",
+                       st_optim_size(opt), m->n_params);
+    pass_args a = {.x = x, .total = (size_t)batch * st_cae_input_size(m)};
+    m->enc_batch = m->dec_batch = batch;
+    run_lanes(m, batch, job_pretrain, &a);
+    reduce_grads(m);
+    double sum = 0;
+    for (int i = 0; i < m->n_lanes; i++) sum += m->lane[i].count ? m->lane[i].loss : 0.0;
     st_param_block b = st_cae_param_block(m);
     ST_TRY(st_optim_step(opt, 1, &b));
-    if (loss) *loss = l;
+    if (loss) *loss = sum / (double)a.total;
     return ST_OK;
 }

@@ -295,6 +295,57 @@ static void test_matches_pytorch(void)
     CHECK(cases == 3);
 }
 
+/* Splitting the batch over threads (including an idle lane) gives the
+ * single-thread results up to the gradient summation order. */
+static void test_threads_agree(void)
+{
+    const int filters[4] = {4, 5, 6, 3};
+    st_cae *m[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        st_cae_config cfg = st_cae_config_default(8, 6, 3);
+        memcpy(cfg.filters, filters, sizeof filters);
+        cfg.max_batch = 5;
+        cfg.threads = i ? 3 : 1;
+        st_rng r;
+        st_rng_seed(&r, 4);
+        CHECK_OK(st_cae_new(&cfg, &r, &m[i]));
+    }
+    if (!m[0] || !m[1]) return;
+    st_rng r;
+    st_rng_seed(&r, 5);
+    const size_t in = st_cae_input_size(m[0]), np = st_cae_param_count(m[0]);
+    float x[5 * 144], dz[15], z[2][15], xhat[2][5 * 144], dx[5 * 144];
+    for (size_t i = 0; i < 5 * in; i++) x[i] = st_rng_uniform_f32(&r), dx[i] = (float)st_rng_normal(&r);
+    for (int i = 0; i < 15; i++) dz[i] = (float)st_rng_normal(&r);
+    for (int batch = 5; batch >= 2; batch -= 3) {
+        float *g[2];
+        for (int i = 0; i < 2; i++) {
+            CHECK_OK(st_cae_encode(m[i], batch, x, z[i]));
+            CHECK_OK(st_cae_decode(m[i], batch, z[i], xhat[i]));
+            CHECK_OK(st_cae_backward(m[i], dx, dz));
+            g[i] = st_cae_grads(m[i]);
+        }
+        for (int i = 0; i < batch * 3; i++) CHECK_CLOSE(z[1][i], z[0][i], 1e-5, 1e-6);
+        for (size_t i = 0; i < batch * in; i++) CHECK_CLOSE(xhat[1][i], xhat[0][i], 1e-5, 1e-6);
+        double scale = 0;
+        for (size_t i = 0; i < np; i++) scale = fmax(scale, fabs(g[0][i]));
+        int bad = 0;
+        for (size_t i = 0; i < np; i++) bad += !(fabs(g[1][i] - g[0][i]) <= 1e-5 * scale);
+        CHECK(bad == 0);
+    }
+    /* The pretraining step: same loss and the same parameters after it. */
+    st_optim_config oc = st_optim_adam_defaults();
+    st_optim *o[2] = {NULL, NULL};
+    double loss[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(st_optim_new(&oc, np, &o[i]));
+        CHECK_OK(st_cae_pretrain_step(m[i], o[i], 4, x, &loss[i]));
+    }
+    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
+    for (size_t i = 0; i < np; i++) CHECK_CLOSE(st_cae_params(m[1])[i], st_cae_params(m[0])[i], 1e-4, 1e-6);
+    for (int i = 0; i < 2; i++) st_optim_free(o[i]), st_cae_free(m[i]);
+}
+
 /* ---- pretraining step and errors ---- */
 static void test_pretrain_step_learns(void)
 {
@@ -328,6 +379,9 @@ static void test_errors(void)
     cfg = st_cae_config_default(8, 8, 3);
     cfg.max_batch = 0;
     CHECK_FAILS(st_cae_new(&cfg, &r, &m), ST_EINVAL, "max_batch");
+    cfg = st_cae_config_default(8, 8, 3);
+    cfg.threads = 0;
+    CHECK_FAILS(st_cae_new(&cfg, &r, &m), ST_EINVAL, "threads 0");
     CHECK(m == NULL);
     const int filters[4] = {2, 2, 2, 2};
     m = make(8, 8, 1, filters, false, 2, 1);
@@ -342,6 +396,11 @@ static void test_errors(void)
     for (int t = 8; t < 16; t++) CHECK(st_f32(st_cae_grad_tensor(m, t))[0] == 0.0f);
     CHECK_OK(st_cae_decode(m, 1, z, xhat));
     CHECK_FAILS(st_cae_backward(m, dx, NULL), ST_ESTATE, "last decode had batch 1, the last encode 2");
+    st_optim_config oc = st_optim_adam_defaults();
+    st_optim *o = NULL;
+    CHECK_OK(st_optim_new(&oc, 10, &o));
+    CHECK_FAILS(st_cae_pretrain_step(m, o, 2, x, NULL), ST_ESHAPE, "optimiser holds 10");
+    st_optim_free(o);
     st_cae_free(m);
     st_cae_free(NULL);
 }
@@ -353,6 +412,7 @@ int main(void)
     RUN(test_shapes_and_sphere);
     RUN(test_whole_model_finite_differences);
     RUN(test_matches_pytorch);
+    RUN(test_threads_agree);
     RUN(test_pretrain_step_learns);
     RUN(test_errors);
     return TEST_SUMMARY();

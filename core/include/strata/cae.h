@@ -29,7 +29,13 @@
  *   st_cae_encode(x) -> z;  st_cae_decode(z) -> x^;
  *   st_cae_backward(dL/dx^, dL/dz) -> gradients of every parameter;
  *   st_optim_step over st_cae_param_block() (plus any extra blocks).
- * Not thread-safe: one model is used by one thread at a time. */
+ * Threads: with `threads` = T > 1 every pass splits the batch into T
+ * contiguous slices computed in parallel (each with its own buffers and
+ * single-threaded BLAS calls: run with OPENBLAS_NUM_THREADS=1 to avoid
+ * oversubscription), and the parameter gradients of the slices are
+ * summed in slice order. Results are deterministic for a given T; a
+ * different T changes the gradient summation order (float rounding).
+ * Not thread-safe: one model is used by one caller at a time. */
 #ifndef STRATA_CAE_H
 #define STRATA_CAE_H
 
@@ -50,6 +56,7 @@ typedef struct st_cae_config {
     float radius;                /* hypersphere radius; default 8 */
     bool minimal_padding;        /* default false: the reference's pad-by-8 */
     int max_batch;               /* buffers are sized for this; default 32 */
+    int threads;                 /* worker threads over the batch; default 1 */
 } st_cae_config;
 
 /* The reference defaults for an (H, W, C) input. */
@@ -59,7 +66,7 @@ typedef struct st_cae st_cae;
 
 /* Builds the model and initialises it as Keras does (Glorot-uniform
  * kernels, zero biases) from rng. Fails with ST_EINVAL naming the field
- * for a non-positive size, filter, radius or batch. */
+ * for a non-positive size, filter, radius, batch or thread count. */
 st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out);
 void st_cae_free(st_cae *m);
 
