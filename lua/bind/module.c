@@ -15,6 +15,7 @@
 static void (*const registrars[])(lua_State *L) = {
     st_lua_register_tensor,
     st_lua_register_ops,
+    st_lua_register_io,
 };
 
 int luaopen_strata_core(lua_State *L)
