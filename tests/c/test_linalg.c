@@ -2,6 +2,7 @@
  * (contiguous, transposed view, padded rows, stepped slices), batching
  * and broadcasting; eigh and SVD by reconstructing the matrix from the
  * factors and checking orthogonality, plus hand-worked cases. */
+#define _POSIX_C_SOURCE 200112L
 #include <math.h>
 #include "strata/linalg.h"
 #include "strata/ops.h"
@@ -192,6 +193,46 @@ static void test_supplied_outputs_and_gemm(void)
             st_tensor_free(c);
             st_tensor_free(c0);
         }
+}
+
+/* Counts tensor storage allocations. libstrata allocates storage with
+ * aligned_alloc; this definition in the test program takes precedence
+ * over the C library's (ELF symbol interposition). */
+static long g_aligned_allocs;
+
+void *aligned_alloc(size_t align, size_t size)
+{
+    void *p = NULL;
+    g_aligned_allocs++;
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+
+static void test_transposed_operands_are_not_copied(void)
+{
+    st_rng rng;
+    st_rng_seed(&rng, 35);
+    st_tensor *a = rand_matrix(&rng, ST_F32, 2, 1, 64, 48, M_CONTIGUOUS);
+    st_tensor *at = rand_matrix(&rng, ST_F32, 2, 1, 64, 48, M_TRANSPOSED);
+    st_tensor *ap = rand_matrix(&rng, ST_F32, 2, 1, 64, 48, M_PADDED_TRANSPOSED);
+    st_tensor *as = rand_matrix(&rng, ST_F32, 2, 1, 64, 48, M_STEPPED);
+    st_tensor *bt = rand_matrix(&rng, ST_F32, 2, 1, 48, 32, M_TRANSPOSED);
+    st_tensor *c = NULL;
+    long n0 = g_aligned_allocs;
+    CHECK_OK(st_tensor_new(ST_F32, 2, (int64_t[]){64, 32}, &c));
+    CHECK(g_aligned_allocs == n0 + 1); /* the counter sees storage allocations */
+    const st_tensor *lefts[3] = {a, at, ap};
+    for (int i = 0; i < 3; i++) {
+        n0 = g_aligned_allocs;
+        CHECK_OK(st_matmul(lefts[i], bt, &c));
+        CHECK(g_aligned_allocs == n0);
+        CHECK(count_product_mismatches(lefts[i], bt, c, 1, 0, NULL) == 0);
+    }
+    n0 = g_aligned_allocs;
+    CHECK_OK(st_matmul(as, bt, &c)); /* a stepped slice must be copied */
+    CHECK(g_aligned_allocs == n0 + 1);
+    CHECK(count_product_mismatches(as, bt, c, 1, 0, NULL) == 0);
+    st_tensor *ts[] = {a, at, ap, as, bt, c};
+    for (int i = 0; i < 6; i++) st_tensor_free(ts[i]);
 }
 
 static void test_empty_products(void)
@@ -413,6 +454,7 @@ int main(void)
     RUN(test_matmul_batched_and_broadcast);
     RUN(test_matmul_vectors);
     RUN(test_supplied_outputs_and_gemm);
+    RUN(test_transposed_operands_are_not_copied);
     RUN(test_empty_products);
     RUN(test_matmul_errors);
     RUN(test_eigh_random);
