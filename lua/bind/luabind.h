@@ -88,5 +88,7 @@ int luaopen_strata_core(lua_State *L);
 void st_lua_register_tensor(lua_State *L);
 void st_lua_register_ops(lua_State *L);
 void st_lua_register_io(lua_State *L);
+void st_lua_register_net(lua_State *L);
+void st_lua_register_data(lua_State *L);
 
 #endif

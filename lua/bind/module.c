@@ -16,6 +16,8 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_tensor,
     st_lua_register_ops,
     st_lua_register_io,
+    st_lua_register_net,
+    st_lua_register_data,
 };
 
 int luaopen_strata_core(lua_State *L)
