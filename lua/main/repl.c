@@ -25,7 +25,7 @@
 static lua_State *repl_L;
 static int helper_ref = LUA_NOREF;       /* the strata.repl table */
 static char history_file[4096];
-static volatile sig_atomic_t interrupted; /* Ctrl-C at the prompt */
+static volatile sig_atomic_t interrupted; /* Ctrl-C at a continuation prompt */
 
 /* ------------------------------------------------------------ reading */
 
@@ -45,20 +45,19 @@ static char *read_line(reader *r, const char *prompt)
     return strdup(r->buf);
 }
 
+/* Ctrl-C at a prompt: clear the line being edited and show a fresh
+ * primary prompt; the chunk collected so far is dropped when the next
+ * line arrives (read_chunk). Calling readline here is what its manual's
+ * examples do; the main loop is blocked inside readline meanwhile. */
 static void on_sigint_at_prompt(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-/* readline calls this when a signal interrupts its read: drop the line. */
-static int on_signal_event(void)
-{
-    if (interrupted) {
-        rl_replace_line("", 0);
-        rl_done = 1;
-    }
-    return 0;
+    rl_crlf();
+    rl_set_prompt(PROMPT);
+    rl_on_new_line();
+    rl_replace_line("", 0);
+    rl_redisplay();
 }
 
 static void save_history(void)
@@ -118,8 +117,7 @@ static void setup_readline(void)
     /* '.' and ':' stay inside words so "strata.ze" and "t:sh" complete. */
     rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
     rl_attempted_completion_function = complete;
-    rl_catch_signals = 0;
-    rl_signal_event_hook = on_signal_event;
+    rl_catch_signals = 0; /* SIGINT is ours (on_sigint_at_prompt) */
 
     const char *path = getenv("STRATA_HISTORY"), *home = getenv("HOME");
     if (path) snprintf(history_file, sizeof history_file, "%s", path);
@@ -163,23 +161,28 @@ static int read_chunk(lua_State *L, reader *r)
 {
     char *line = read_line(r, PROMPT);
     if (!line) return -1;
-    const char *code = line[0] == '=' ? line + 1 : line; /* "= expr" as in Lua 5.1 */
-    lua_pushstring(L, code);
+    lua_pushstring(L, line[0] == '=' ? line + 1 : line); /* "= expr" as in Lua 5.1 */
     free(line);
     int status;
-    while ((status = compile(L)) != LUA_OK && incomplete(L, status) && !interrupted) {
+    while ((status = compile(L)) != LUA_OK && incomplete(L, status)) {
         lua_pop(L, 1);
+        interrupted = 0;
         line = read_line(r, PROMPT_MORE);
         if (!line) {
             lua_pushliteral(L, "unexpected end of input inside a chunk");
             return LUA_ERRSYNTAX;
         }
-        lua_pushliteral(L, "\n");
-        lua_pushstring(L, line);
+        if (interrupted) { /* Ctrl-C: this line starts a new chunk */
+            lua_pop(L, 1);
+            lua_pushstring(L, line[0] == '=' ? line + 1 : line);
+        } else {
+            lua_pushliteral(L, "\n");
+            lua_pushstring(L, line);
+            lua_concat(L, 3);
+        }
         free(line);
-        lua_concat(L, 3);
     }
-    if (r->tty && !interrupted && lua_rawlen(L, -2) > 0) add_history(lua_tostring(L, -2));
+    if (r->tty && lua_rawlen(L, -2) > 0) add_history(lua_tostring(L, -2));
     return status;
 }
 
@@ -214,20 +217,15 @@ void strata_repl(lua_State *L)
     load_helper(L);
     if (r.tty) setup_readline();
     struct sigaction at_prompt = {0}, saved;
-    at_prompt.sa_handler = on_sigint_at_prompt; /* no SA_RESTART: readline sees EINTR */
+    at_prompt.sa_handler = on_sigint_at_prompt;
+    at_prompt.sa_flags = SA_RESTART;
     sigemptyset(&at_prompt.sa_mask);
     for (;;) {
         int base = lua_gettop(L);
-        interrupted = 0;
         if (r.tty) sigaction(SIGINT, &at_prompt, &saved);
         int status = read_chunk(L, &r);
         if (r.tty) sigaction(SIGINT, &saved, NULL);
         if (status == -1) break;
-        if (interrupted) {
-            if (r.tty) fputs("\n", stdout);
-            lua_settop(L, base);
-            continue;
-        }
         lua_remove(L, base + 1); /* the chunk text */
         if (status == LUA_OK) status = strata_docall(L, 0, LUA_MULTRET);
         if (status == LUA_OK) show_results(L, base);
