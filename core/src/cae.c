@@ -419,6 +419,21 @@ static st_conv2d_geom at_batch(const st_conv2d_geom *g, int batch)
 
 static size_t act_size(const st_conv2d_geom *g, int batch) { return (size_t)batch * g->out_h * g->out_w * g->out_c; }
 
+/* The convolution over chunks of images whose im2col matrix stays in the
+ * L2 cache (about 640 KB): on these shapes OpenBLAS runs such GEMMs about
+ * twice as fast as one batch-wide GEMM. */
+static void conv_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
+                         float *ws)
+{
+    const size_t per = (size_t)g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+    const int chunk = per >= 160 * 1024 ? 1 : (int)(160 * 1024 / per);
+    const size_t in = (size_t)g->in_h * g->in_w * g->in_c, out = (size_t)g->out_h * g->out_w * g->out_c;
+    for (int n0 = 0; n0 < g->batch; n0 += chunk) {
+        st_conv2d_geom c = at_batch(g, g->batch - n0 < chunk ? g->batch - n0 : chunk);
+        st_conv2d_forward(&c, x + (size_t)n0 * in, w, b, y + (size_t)n0 * out, ws);
+    }
+}
+
 /* x -> l->z (copied to z when not NULL). */
 static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z)
 {
@@ -426,11 +441,11 @@ static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z)
     const int b = l->count, d = c->filters[3];
     const st_conv2d_geom g1 = at_batch(&m->g[0], b), g2 = at_batch(&m->g[1], b), g3 = at_batch(&m->g[2], b);
     st_pad2d(b, c->height, c->width, c->channels, m->pad, x, l->xp);
-    st_conv2d_forward(&g1, l->xp, m->w[0], m->w[1], l->a1, l->ws);
+    conv_forward(&g1, l->xp, m->w[0], m->w[1], l->a1, l->ws);
     st_relu_forward(act_size(&g1, b), l->a1, l->a1);
-    st_conv2d_forward(&g2, l->a1, m->w[2], m->w[3], l->a2, l->ws);
+    conv_forward(&g2, l->a1, m->w[2], m->w[3], l->a2, l->ws);
     st_relu_forward(act_size(&g2, b), l->a2, l->a2);
-    st_conv2d_forward(&g3, l->a2, m->w[4], m->w[5], l->a3, l->ws);
+    conv_forward(&g3, l->a2, m->w[4], m->w[5], l->a3, l->ws);
     st_relu_forward(act_size(&g3, b), l->a3, l->a3);
     st_dense_forward(b, m->flat, d, l->a3, m->w[6], m->w[7], l->u);
     st_l2norm_forward(b, d, c->radius, l->u, l->z);

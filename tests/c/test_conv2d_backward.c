@@ -107,6 +107,12 @@ static void test_conv_backward_matches_naive(void)
     check_conv_backward(&g, &r);
     CHECK_OK(st_conv2d_geom_explicit(&g, 2, 6, 5, 3, 4, 3, 3, 1, 1));
     check_conv_backward(&g, &r);
+    /* One image, few input channels: dx takes the GEMM + col2im fallback. */
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 6, 6, 1, 8, 5, 5, 2));
+    check_conv_backward(&g, &r);
+    /* Many images: the chunked GEMMs run over several chunks. */
+    CHECK_OK(st_conv2d_geom_same(&g, 40, 12, 12, 8, 8, 5, 5, 2));
+    check_conv_backward(&g, &r);
     CHECK_OK(st_conv2d_geom_explicit(&g, 2, 4, 3, 5, 6, 1, 1, 1, 0));
     CHECK(st_conv2d_workspace_floats(&g) == 0);
     check_conv_backward(&g, &r);
@@ -147,8 +153,12 @@ static void test_transpose_forward_matches_method_formula(void)
     st_rng_seed(&r, 12);
     st_conv2d_geom g;
     /* Conv2DTranspose(stride 2, SAME) from 4x4 to 8x8 (k 5) and 3x5 to 6x10 (k 3). */
-    const int cases[][5] = {{8, 8, 5, 3, 2}, {6, 10, 3, 2, 4}, {16, 16, 5, 1, 3}, {2, 2, 3, 2, 2}};
-    for (int t = 0; t < 4; t++) {
+    /* {in_h, in_w, k, in_c, out_c}; {4, 4, 3, 1, 8} has too little
+     * workspace for the phase form (the GEMM + col2im fallback runs) and
+     * {6, 6, 1, 2, 3} has stride phases without any tap. */
+    const int cases[][5] = {{8, 8, 5, 3, 2}, {6, 10, 3, 2, 4}, {16, 16, 5, 1, 3},
+                            {2, 2, 3, 2, 2}, {4, 4, 3, 1, 8},  {6, 6, 1, 2, 3}};
+    for (int t = 0; t < 6; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, 2, cases[t][0], cases[t][1], cases[t][3], cases[t][4], cases[t][2],
                                      cases[t][2], 2));
         CHECK(g.out_h * 2 == g.in_h && g.pad_top == (cases[t][2] - 2) / 2);
@@ -193,10 +203,13 @@ static void test_transpose_backward_matches_naive(void)
     st_rng r;
     st_rng_seed(&r, 14);
     st_conv2d_geom g;
-    const int cases[][6] = {{8, 8, 5, 3, 2, 2}, {6, 10, 3, 2, 4, 2}, {5, 7, 3, 3, 2, 1}, {4, 4, 1, 3, 2, 1}};
-    for (int t = 0; t < 4; t++) {
-        CHECK_OK(st_conv2d_geom_same(&g, 2, cases[t][0], cases[t][1], cases[t][3], cases[t][4], cases[t][2],
-                                     cases[t][2], cases[t][5]));
+    /* {in_h, in_w, k, in_c, out_c, stride, batch}; the last one spans
+     * several chunks of images. */
+    const int cases[][7] = {{8, 8, 5, 3, 2, 2, 2}, {6, 10, 3, 2, 4, 2, 2}, {5, 7, 3, 3, 2, 1, 2},
+                            {4, 4, 1, 3, 2, 1, 2}, {12, 12, 5, 8, 8, 2, 40}};
+    for (int t = 0; t < 5; t++) {
+        CHECK_OK(st_conv2d_geom_same(&g, cases[t][6], cases[t][0], cases[t][1], cases[t][3], cases[t][4],
+                                     cases[t][2], cases[t][2], cases[t][5]));
         float *x = rand_buf(&r, out_size(&g)), *w = rand_buf(&r, w_size(&g)), *dy = rand_buf(&r, in_size(&g));
         float *dx = rand_buf(&r, out_size(&g)), *dw = rand_buf(&r, w_size(&g)), *db = rand_buf(&r, (size_t)g.in_c);
         float *ws = malloc((st_conv2d_workspace_floats(&g) + 1) * sizeof *ws);
