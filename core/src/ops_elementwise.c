@@ -1,15 +1,18 @@
-/* Elementwise arithmetic with numpy broadcasting (see ops.h).
+/* Elementwise arithmetic, comparisons and selection with numpy
+ * broadcasting (see ops.h).
  *
  * Every call builds an iteration plan: the output shape with one stride
  * vector per operand (0 along broadcast dimensions), with size-1
  * dimensions dropped and dimensions that are laid out back to back in
  * every operand merged. The innermost dimension is then as long as the
- * layout allows, and the typed kernels run one tight loop per row, with
+ * layout allows, and a typed kernel runs one tight loop per row, with
  * separate loops for the unit-stride and scalar-operand cases so the
- * compiler can vectorise them. The operation is chosen once per row. */
+ * compiler can vectorise them. The operation and dtype are chosen once
+ * per row, never per element. */
 #include "strata/ops.h"
 
 #include <math.h>
+#include <string.h>
 #include "ops_internal.h"
 
 typedef enum binop { B_ADD, B_SUB, B_MUL, B_DIV } binop;
@@ -20,17 +23,31 @@ typedef struct operand {
     const char *data;
     int ndim;
     const int64_t *shape, *stride;
+    size_t es; /* element size in bytes */
 } operand;
 
-enum { MAX_OPS = 3 };
+enum { MAX_OPS = 4 }; /* the output and up to three inputs */
 
 typedef struct plan {
     int nd, nops;
     int64_t shape[ST_MAX_DIMS];
     int64_t stride[MAX_OPS][ST_MAX_DIMS]; /* operand 0 is the output */
+    size_t es[MAX_OPS];
 } plan;
 
-static operand tensor_operand(const st_tensor *t) { return (operand){t->data, t->ndim, t->shape, t->stride}; }
+/* What to do with each row: `row` gets the row length, the operand
+ * pointers (output first) and their strides along the row. */
+typedef struct kernel {
+    void (*row)(const struct kernel *k, int64_t n, char *const *p, const int64_t *s);
+    st_dtype dt; /* dtype of the float operands */
+    int op;
+    double p0, p1;
+} kernel;
+
+static operand tensor_operand(const st_tensor *t)
+{
+    return (operand){t->data, t->ndim, t->shape, t->stride, st_dtype_size(t->dtype)};
+}
 
 /* Broadcast shape of two operands, numpy rules. */
 static st_status broadcast(const char *name, operand a, operand b, int *nd, int64_t *shape)
@@ -56,6 +73,8 @@ static void make_plan(plan *p, const st_tensor *o, const operand *ins, int nin)
     int64_t shape[ST_MAX_DIMS], st[MAX_OPS][ST_MAX_DIMS];
     int nd = o->ndim;
     p->nops = nin + 1;
+    p->es[0] = st_dtype_size(o->dtype);
+    for (int k = 0; k < nin; k++) p->es[k + 1] = ins[k].es;
     for (int d = 0; d < nd; d++) {
         shape[d] = o->shape[d];
         st[0][d] = o->stride[d];
@@ -88,14 +107,43 @@ static void make_plan(plan *p, const st_tensor *o, const operand *ins, int nin)
 
 /* Moves ptr[] to the start of the next row (odometer over all but the
  * innermost dimension). */
-static void next_row(const plan *p, int64_t *idx, char **ptr, size_t es)
+static void next_row(const plan *p, int64_t *idx, char **ptr)
 {
     for (int d = p->nd - 2; d >= 0; d--) {
-        for (int k = 0; k < p->nops; k++) ptr[k] += p->stride[k][d] * (int64_t)es;
+        for (int k = 0; k < p->nops; k++) ptr[k] += p->stride[k][d] * (int64_t)p->es[k];
         if (++idx[d] < p->shape[d]) return;
-        for (int k = 0; k < p->nops; k++) ptr[k] -= p->stride[k][d] * p->shape[d] * (int64_t)es;
+        for (int k = 0; k < p->nops; k++) ptr[k] -= p->stride[k][d] * p->shape[d] * (int64_t)p->es[k];
         idx[d] = 0;
     }
+}
+
+/* out (dtype out_dt, the broadcast shape of the inputs) = kernel(ins). */
+static st_status run(const char *name, st_dtype out_dt, const operand *ins, int nin, const kernel *k, st_tensor **out)
+{
+    int nd = ins[0].ndim;
+    int64_t shape[ST_MAX_DIMS], prev[ST_MAX_DIMS];
+    if (nd) memcpy(shape, ins[0].shape, (size_t)nd * sizeof *shape);
+    for (int i = 1; i < nin; i++) {
+        memcpy(prev, shape, sizeof prev);
+        ST_TRY(broadcast(name, (operand){NULL, nd, prev, NULL, 0}, ins[i], &nd, shape));
+    }
+    st_ops_out o;
+    ST_TRY(st_ops_out_begin(&o, name, out_dt, nd, shape, out, false));
+    st_tensor *t = o.target;
+    int64_t numel = st_tensor_numel(t);
+    if (numel > 0) {
+        plan p;
+        make_plan(&p, t, ins, nin);
+        char *ptr[MAX_OPS] = {t->data};
+        int64_t idx[ST_MAX_DIMS] = {0}, inner[MAX_OPS], n = p.shape[p.nd - 1];
+        for (int i = 0; i < nin; i++) ptr[i + 1] = (char *)ins[i].data;
+        for (int i = 0; i < p.nops; i++) inner[i] = p.stride[i][p.nd - 1];
+        for (int64_t r = 0, rows = numel / n; r < rows; r++) {
+            k->row(k, n, ptr, inner);
+            next_row(&p, idx, ptr);
+        }
+    }
+    return st_ops_out_end(&o, ST_OK, out);
 }
 
 #define BIN_LOOP(T, EXPR)                                                   \
@@ -179,79 +227,140 @@ DEFINE_BINARY_KERNEL(binary_f64, double)
 DEFINE_UNARY_KERNEL(unary_f32, float, expf, logf, sqrtf, fabsf, powf)
 DEFINE_UNARY_KERNEL(unary_f64, double, exp, log, sqrt, fabs, pow)
 
-/* out = a (op) b for operands of dtype dt. */
-static st_status binary(const char *name, binop op, st_dtype dt, operand a, operand b, st_tensor **out)
-{
-    int nd = 0;
-    int64_t shape[ST_MAX_DIMS];
-    ST_TRY(broadcast(name, a, b, &nd, shape));
-    st_ops_out o;
-    ST_TRY(st_ops_out_begin(&o, name, dt, nd, shape, out, false));
-    st_tensor *t = o.target;
-    if (st_tensor_numel(t) > 0) {
-        plan p;
-        operand ins[2] = {a, b};
-        make_plan(&p, t, ins, 2);
-        size_t es = st_dtype_size(dt);
-        char *ptr[MAX_OPS] = {t->data, (char *)a.data, (char *)b.data};
-        int64_t idx[ST_MAX_DIMS] = {0}, n = p.shape[p.nd - 1];
-        int64_t rows = st_tensor_numel(t) / n, so = p.stride[0][p.nd - 1], sa = p.stride[1][p.nd - 1],
-                sb = p.stride[2][p.nd - 1];
-        for (int64_t r = 0; r < rows; r++) {
-            if (dt == ST_F32)
-                binary_f32(op, n, (float *)ptr[0], so, (const float *)ptr[1], sa, (const float *)ptr[2], sb);
-            else
-                binary_f64(op, n, (double *)ptr[0], so, (const double *)ptr[1], sa, (const double *)ptr[2], sb);
-            next_row(&p, idx, ptr, es);
-        }
+#define DEFINE_COMPARE_KERNEL(NAME, T)                                                                \
+    static void NAME(st_cmp op, int64_t n, uint8_t *o, int64_t so, const T *a, int64_t sa, const T *b,    \
+                     int64_t sb)                                                                         \
+    {                                                                                                    \
+        switch (op) {                                                                                    \
+        case ST_EQ: BIN_LOOP(T, x == y); break;                                                          \
+        case ST_NE: BIN_LOOP(T, x != y); break;                                                          \
+        case ST_LT: BIN_LOOP(T, x < y); break;                                                           \
+        case ST_LE: BIN_LOOP(T, x <= y); break;                                                          \
+        case ST_GT: BIN_LOOP(T, x > y); break;                                                           \
+        case ST_GE: BIN_LOOP(T, x >= y); break;                                                          \
+        }                                                                                                \
     }
-    return st_ops_out_end(&o, ST_OK, out);
+
+DEFINE_COMPARE_KERNEL(compare_f32, float)
+DEFINE_COMPARE_KERNEL(compare_f64, double)
+
+#define DEFINE_WHERE_KERNEL(NAME, T)                                                                     \
+    static void NAME(int64_t n, T *o, int64_t so, const uint8_t *c, int64_t sc, const T *a, int64_t sa,   \
+                     const T *b, int64_t sb)                                                             \
+    {                                                                                                    \
+        for (int64_t i = 0; i < n; i++) o[i * so] = c[i * sc] ? a[i * sa] : b[i * sb];                   \
+    }
+
+DEFINE_WHERE_KERNEL(where_f32, float)
+DEFINE_WHERE_KERNEL(where_f64, double)
+
+static void binary_row(const kernel *k, int64_t n, char *const *p, const int64_t *s)
+{
+    if (k->dt == ST_F32)
+        binary_f32((binop)k->op, n, (float *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2]);
+    else
+        binary_f64((binop)k->op, n, (double *)p[0], s[0], (const double *)p[1], s[1], (const double *)p[2], s[2]);
+}
+
+static void unary_row(const kernel *k, int64_t n, char *const *p, const int64_t *s)
+{
+    if (k->dt == ST_F32)
+        unary_f32((unop)k->op, (float)k->p0, (float)k->p1, n, (float *)p[0], s[0], (const float *)p[1], s[1]);
+    else
+        unary_f64((unop)k->op, k->p0, k->p1, n, (double *)p[0], s[0], (const double *)p[1], s[1]);
+}
+
+static void compare_row(const kernel *k, int64_t n, char *const *p, const int64_t *s)
+{
+    if (k->dt == ST_F32)
+        compare_f32((st_cmp)k->op, n, (uint8_t *)p[0], s[0], (const float *)p[1], s[1], (const float *)p[2], s[2]);
+    else
+        compare_f64((st_cmp)k->op, n, (uint8_t *)p[0], s[0], (const double *)p[1], s[1], (const double *)p[2], s[2]);
+}
+
+static void where_row(const kernel *k, int64_t n, char *const *p, const int64_t *s)
+{
+    if (k->dt == ST_F32)
+        where_f32(n, (float *)p[0], s[0], (const uint8_t *)p[1], s[1], (const float *)p[2], s[2], (const float *)p[3], s[3]);
+    else
+        where_f64(n, (double *)p[0], s[0], (const uint8_t *)p[1], s[1], (const double *)p[2], s[2], (const double *)p[3], s[3]);
+}
+
+/* A scalar as a rank-0 operand of dtype dt; `v` must outlive the call. */
+typedef union scalar {
+    float f;
+    double d;
+} scalar;
+
+static operand scalar_operand(scalar *v, st_dtype dt, double s)
+{
+    if (dt == ST_F32)
+        v->f = (float)s;
+    else
+        v->d = s;
+    return (operand){(const char *)v, 0, NULL, NULL, st_dtype_size(dt)};
 }
 
 static st_status binary_tt(const char *name, binop op, const st_tensor *a, const st_tensor *b, st_tensor **out)
 {
     ST_TRY(st_ops_float_pair(a, b, name));
-    return binary(name, op, a->dtype, tensor_operand(a), tensor_operand(b), out);
+    kernel k = {binary_row, a->dtype, op, 0, 0};
+    operand ins[2] = {tensor_operand(a), tensor_operand(b)};
+    return run(name, a->dtype, ins, 2, &k, out);
 }
 
 /* a (op) s, or s (op) a when `reversed`; s is rounded to a's dtype. */
 static st_status binary_ts(const char *name, binop op, const st_tensor *a, double s, bool reversed, st_tensor **out)
 {
     ST_TRY(st_ops_float_only(a, name));
-    union {
-        float f;
-        double d;
-    } v;
-    if (a->dtype == ST_F32)
-        v.f = (float)s;
-    else
-        v.d = s;
-    operand sc = {(const char *)&v, 0, NULL, NULL}, t = tensor_operand(a);
-    return reversed ? binary(name, op, a->dtype, sc, t, out) : binary(name, op, a->dtype, t, sc, out);
+    scalar v;
+    kernel k = {binary_row, a->dtype, op, 0, 0};
+    operand sc = scalar_operand(&v, a->dtype, s), t = tensor_operand(a);
+    operand ins[2] = {reversed ? sc : t, reversed ? t : sc};
+    return run(name, a->dtype, ins, 2, &k, out);
 }
 
 static st_status unary(const char *name, unop op, const st_tensor *a, double p0, double p1, st_tensor **out)
 {
     ST_TRY(st_ops_float_only(a, name));
-    st_ops_out o;
-    ST_TRY(st_ops_out_begin(&o, name, a->dtype, a->ndim, a->shape, out, false));
-    st_tensor *t = o.target;
-    if (st_tensor_numel(t) > 0) {
-        plan p;
-        operand in = tensor_operand(a);
-        make_plan(&p, t, &in, 1);
-        char *ptr[MAX_OPS] = {t->data, (char *)a->data, NULL};
-        int64_t idx[ST_MAX_DIMS] = {0}, n = p.shape[p.nd - 1];
-        int64_t rows = st_tensor_numel(t) / n, so = p.stride[0][p.nd - 1], sa = p.stride[1][p.nd - 1];
-        for (int64_t r = 0; r < rows; r++) {
-            if (a->dtype == ST_F32)
-                unary_f32(op, (float)p0, (float)p1, n, (float *)ptr[0], so, (const float *)ptr[1], sa);
-            else
-                unary_f64(op, p0, p1, n, (double *)ptr[0], so, (const double *)ptr[1], sa);
-            next_row(&p, idx, ptr, st_dtype_size(a->dtype));
-        }
-    }
-    return st_ops_out_end(&o, ST_OK, out);
+    kernel k = {unary_row, a->dtype, op, p0, p1};
+    operand in = tensor_operand(a);
+    return run(name, a->dtype, &in, 1, &k, out);
+}
+
+static st_status check_cmp(st_cmp op)
+{
+    if ((unsigned)op > ST_GE) return st_fail(ST_EINVAL, "compare: unknown comparison %d", (int)op);
+    return ST_OK;
+}
+
+st_status st_compare(st_cmp op, const st_tensor *a, const st_tensor *b, st_tensor **out)
+{
+    ST_TRY(check_cmp(op));
+    ST_TRY(st_ops_float_pair(a, b, "compare"));
+    kernel k = {compare_row, a->dtype, op, 0, 0};
+    operand ins[2] = {tensor_operand(a), tensor_operand(b)};
+    return run("compare", ST_U8, ins, 2, &k, out);
+}
+
+st_status st_compare_scalar(st_cmp op, const st_tensor *a, double s, st_tensor **out)
+{
+    ST_TRY(check_cmp(op));
+    ST_TRY(st_ops_float_only(a, "compare_scalar"));
+    scalar v;
+    kernel k = {compare_row, a->dtype, op, 0, 0};
+    operand ins[2] = {tensor_operand(a), scalar_operand(&v, a->dtype, s)};
+    return run("compare_scalar", ST_U8, ins, 2, &k, out);
+}
+
+st_status st_where(const st_tensor *cond, const st_tensor *a, const st_tensor *b, st_tensor **out)
+{
+    if (cond->dtype != ST_U8)
+        return st_fail(ST_EDTYPE, "where: condition dtype must be u8, got %s", st_dtype_name(cond->dtype));
+    ST_TRY(st_ops_float_pair(a, b, "where"));
+    kernel k = {where_row, a->dtype, 0, 0, 0};
+    operand ins[3] = {tensor_operand(cond), tensor_operand(a), tensor_operand(b)};
+    return run("where", a->dtype, ins, 3, &k, out);
 }
 
 st_status st_add(const st_tensor *a, const st_tensor *b, st_tensor **out) { return binary_tt("add", B_ADD, a, b, out); }

@@ -1,4 +1,4 @@
-/* Elementwise ops against naive reference loops: random shapes with
+/* Elementwise ops, comparisons and where against naive reference loops: random shapes with
  * broadcasting, every memory layout, both float dtypes. Basic arithmetic
  * of two floats is exact in double, so those results are compared
  * exactly after rounding the reference to the tensor's dtype. */
@@ -322,6 +322,75 @@ static void test_empty_and_scalar_tensors(void)
     st_tensor_free(s);
 }
 
+static bool ref_compare(st_cmp op, double x, double y)
+{
+    switch (op) {
+    case ST_EQ: return x == y;
+    case ST_NE: return x != y;
+    case ST_LT: return x < y;
+    case ST_LE: return x <= y;
+    case ST_GT: return x > y;
+    default: return x >= y;
+    }
+}
+
+static void test_compare_and_where_random(void)
+{
+    st_rng rng;
+    st_rng_seed(&rng, 7);
+    for (int trial = 0; trial < 120; trial++) {
+        st_dtype dt = trial % 2 ? ST_F64 : ST_F32;
+        st_cmp op = (st_cmp)(trial / 2 % 6);
+        int64_t sa[3] = {rand_between(&rng, 1, 4), rand_between(&rng, 1, 5), rand_between(&rng, 1, 6)};
+        int64_t sb[2] = {st_rng_below(&rng, 2) ? 1 : sa[1], sa[2]}, sc[1] = {sa[2]};
+        /* values on a coarse grid so that equality happens, plus NaN */
+        st_tensor *a = rand_tensor(&rng, dt, 3, sa, (int)st_rng_below(&rng, LAYOUT_COUNT), 0, 4);
+        st_tensor *b = rand_tensor(&rng, dt, 2, sb, (int)st_rng_below(&rng, LAYOUT_COUNT), 0, 4);
+        for (int64_t f = 0; f < st_tensor_numel(a); f++) st_tensor_set_flat(a, f, floor(st_tensor_get_flat(a, f)));
+        for (int64_t f = 0; f < st_tensor_numel(b); f++) st_tensor_set_flat(b, f, floor(st_tensor_get_flat(b, f)));
+        st_tensor_set_flat(a, 0, NAN);
+        st_tensor *m = NULL, *ms = NULL, *c = rand_tensor(&rng, dt, 1, sc, LAYOUT_SLICED, -9, -8), *w = NULL;
+        CHECK_OK(st_compare(op, a, b, &m));
+        CHECK_OK(st_compare_scalar(op, a, 2, &ms));
+        CHECK_OK(st_where(m, a, c, &w)); /* cond [A,B,C], a [A,B,C], b [C] */
+        if (!m || !ms || !w) continue;
+        CHECK(m->dtype == ST_U8 && st_tensor_same_shape(m, a) && st_tensor_same_shape(w, a));
+        int bad = 0;
+        int64_t idx[3];
+        for (int64_t f = 0, n = st_tensor_numel(a); f < n; f++) {
+            unflatten(3, sa, f, idx);
+            int64_t ib[2] = {sb[0] == 1 ? 0 : idx[1], idx[2]};
+            double x = at(a, idx), y = at(b, ib);
+            bool want = ref_compare(op, x, y);
+            bad += st_tensor_get_flat(m, f) != (want ? 1 : 0);
+            bad += st_tensor_get_flat(ms, f) != (ref_compare(op, x, 2) ? 1 : 0);
+            double wv = want ? x : at(c, &idx[2]), got = st_tensor_get_flat(w, f);
+            bad += isnan(wv) ? !isnan(got) : got != wv;
+        }
+        CHECK(bad == 0);
+        st_tensor *ts[] = {a, b, c, m, ms, w};
+        for (int i = 0; i < 6; i++) st_tensor_free(ts[i]);
+    }
+}
+
+static void test_compare_and_where_errors(void)
+{
+    st_tensor *a = NULL, *b = NULL, *f = NULL, *o = NULL;
+    CHECK_OK(st_tensor_new(ST_F32, 2, (int64_t[]){2, 3}, &a));
+    CHECK_OK(st_tensor_new(ST_F32, 1, (int64_t[]){2}, &b));
+    CHECK_OK(st_tensor_new(ST_U8, 1, (int64_t[]){3}, &f));
+    CHECK_FAILS(st_compare(ST_LT, a, b, &o), ST_ESHAPE, "[2,3] and [2]");
+    CHECK_FAILS(st_compare((st_cmp)17, a, a, &o), ST_EINVAL, "unknown comparison");
+    CHECK_FAILS(st_where(a, a, a, &o), ST_EDTYPE, "u8");
+    CHECK_FAILS(st_where(f, a, b, &o), ST_ESHAPE, "[2,3] and [2]");
+    CHECK_FAILS(st_compare_scalar(ST_EQ, f, 1, &o), ST_EDTYPE, "u8");
+    CHECK_FAILS(st_compare(ST_EQ, a, a, &a), ST_EDTYPE, "u8"); /* a float output for a mask */
+    CHECK(o == NULL);
+    st_tensor_free(a);
+    st_tensor_free(b);
+    st_tensor_free(f);
+}
+
 int main(void)
 {
     RUN(test_binary_broadcasting_random);
@@ -333,5 +402,7 @@ int main(void)
     RUN(test_unary_ops);
     RUN(test_special_values);
     RUN(test_empty_and_scalar_tensors);
+    RUN(test_compare_and_where_random);
+    RUN(test_compare_and_where_errors);
     return TEST_SUMMARY();
 }

@@ -12,7 +12,7 @@
  * (`st_add(a, b, &a)` is `a += b`); any other overlap between an output
  * and an input is not allowed.
  *
- * Dtypes: the arithmetic, reductions and top-k work on f32 and f64 (both
+ * Dtypes: arithmetic, comparisons, reductions and top-k work on f32 and f64 (both
  * operands of a binary op must share the dtype); integer and u8 tensors
  * give ST_EDTYPE there ("convert with st_tensor_to_dtype first"). f32 sums
  * and means accumulate in double. Concatenation and indexing move
@@ -77,6 +77,18 @@ st_status st_pow_scalar(const st_tensor *a, double p, st_tensor **out);
 /* min(max(a, lo), hi). lo > hi or a NaN bound is ST_EINVAL; NaN
  * elements stay NaN. Use -INFINITY / INFINITY for a one-sided clamp. */
 st_status st_clamp(const st_tensor *a, double lo, double hi, st_tensor **out);
+
+/* ---- comparisons and selection ----
+ * A comparison gives a u8 mask, 1 where it holds and 0 elsewhere, with
+ * the broadcast shape (C semantics: every comparison with NaN is false
+ * except ST_NE). */
+typedef enum st_cmp { ST_EQ, ST_NE, ST_LT, ST_LE, ST_GT, ST_GE } st_cmp;
+st_status st_compare(st_cmp op, const st_tensor *a, const st_tensor *b, st_tensor **out);
+/* a (op) s, with s rounded to a's dtype. */
+st_status st_compare_scalar(st_cmp op, const st_tensor *a, double s, st_tensor **out);
+/* out = cond ? a : b elementwise; cond is u8 (nonzero is true), a and b
+ * share a float dtype, and all three broadcast together. */
+st_status st_where(const st_tensor *cond, const st_tensor *a, const st_tensor *b, st_tensor **out);
 
 /* ---- reductions along one dimension ----
  * The result drops `dim` (or keeps it with size 1 when keepdim) and has
