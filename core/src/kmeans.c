@@ -1,35 +1,43 @@
 /* k-means: greedy k-means++ seeding and Lloyd iterations (see kmeans.h).
  *
- * Everything works on centred rows (x - column mean), produced block by
- * block into a small buffer, as scikit-learn centres the data for
- * precision; centres are kept centred and the mean is added back at the
- * end. */
+ * Centring without copying the data: with m the column mean and a point
+ * p' = p - m kept centred (centres and candidates), the squared distance
+ * of row x is
+ *
+ *     ||x - m - p'||^2 = ||x - m||^2 - 2 x.p' + (||p'||^2 + 2 m.p'),
+ *
+ * so one GEMM on the raw rows (-2 x.p') plus two precomputed terms, the
+ * centred row norm ||x - m||^2 (once per fit, in double) and a per-point
+ * constant, gives it. Centre sums, the inertia and the variance are
+ * accumulated in double. */
 #include "strata/kmeans.h"
 
+#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "strata/knn.h"
 
-#define KM_BLOCK_FLOATS (1 << 16) /* distance-block budget, in floats */
+#define KM_BLOCK_ROWS 512 /* rows per GEMM: the distance block stays in cache */
 
 typedef struct km_work {
     const st_tensor *x;
     int64_t N, D, K, T, B; /* rows, features, clusters, k-means++ trials, block rows */
     int64_t ldx;
     double *mean;          /* [D] column mean */
-    float *meanf;          /* [D] the same as float, subtracted from rows */
-    float *block;          /* [B][D] centred rows */
-    float *xnorm;          /* [B] their squared norms */
-    float *dist;           /* [B][max(K, T)] squared distances */
+    float *meanf;          /* [D] the same as float */
+    float *xnorm;          /* [N] ||x - m||^2 */
+    float *dist;           /* [max(K, T)][B] -2 p'.x for a block of rows */
+    float *best_d;         /* [B] running nearest distance of a block's rows */
+    int32_t *best_j;       /* [B] and its centre */
+    float *pconst;         /* [max(K, T)] ||p'||^2 + 2 m.p' of the current points */
     float *rowdist;        /* [N] seeding: D(x)^2; Lloyd: distance to own centre */
     float *trial;          /* [T][N] seeding: D(x)^2 if each candidate were added */
     int32_t *labels, *best_labels; /* [N] */
-    double *sums;          /* [K][D] */
+    double *sums;          /* [K][D] raw row sums */
     int64_t *counts;       /* [K] */
     float *cen, *cen_new, *best_cen; /* [K][D], centred */
-    float *cnorm;          /* [max(K, T)] */
     float *cand;           /* [T][D] seeding candidates, centred */
     int64_t *chosen;       /* [K] rows picked by seeding */
 } km_work;
@@ -38,9 +46,11 @@ static void work_free(km_work *w)
 {
     free(w->mean);
     free(w->meanf);
-    free(w->block);
     free(w->xnorm);
     free(w->dist);
+    free(w->best_d);
+    free(w->best_j);
+    free(w->pconst);
     free(w->rowdist);
     free(w->trial);
     free(w->labels);
@@ -50,24 +60,11 @@ static void work_free(km_work *w)
     free(w->cen);
     free(w->cen_new);
     free(w->best_cen);
-    free(w->cnorm);
     free(w->cand);
     free(w->chosen);
 }
 
 static inline const float *xrow(const km_work *w, int64_t i) { return st_f32(w->x) + i * w->ldx; }
-
-/* Centred copy of rows [i0, i0 + nb) into w->block, with squared norms. */
-static void load_block(km_work *w, int64_t i0, int64_t nb)
-{
-    int64_t D = w->D;
-    for (int64_t r = 0; r < nb; r++) {
-        const float *src = xrow(w, i0 + r);
-        float *dst = w->block + r * D;
-        for (int64_t c = 0; c < D; c++) dst[c] = src[c] - w->meanf[c];
-    }
-    st_sqnorm_rows(nb, D, w->block, D, w->xnorm, NULL);
-}
 
 static void load_row(const km_work *w, int64_t i, float *dst)
 {
@@ -75,28 +72,28 @@ static void load_row(const km_work *w, int64_t i, float *dst)
     for (int64_t c = 0; c < w->D; c++) dst[c] = src[c] - w->meanf[c];
 }
 
-/* Allocates the scratch and computes the column mean (checking that every
- * value is finite) and the mean feature variance. */
+/* Allocates the scratch; computes the column mean (checking that every
+ * value is finite), the centred row norms and the mean feature variance. */
 static st_status work_init(km_work *w, const st_tensor *x, int64_t K, int64_t T, bool lloyd, double *mean_var)
 {
     int64_t N = x->shape[0], D = x->shape[1];
-    *w = (km_work){.x = x, .N = N, .D = D, .K = K, .T = T, .ldx = x->stride[0]};
+    *w = (km_work){.x = x, .N = N, .D = D, .K = K, .T = T, .ldx = st_rows_ld(x)};
     int64_t wide = K > T ? K : T;
-    int64_t B = KM_BLOCK_FLOATS / (wide > D ? wide : D);
-    w->B = B < 1 ? 1 : B > N ? N : B;
+    w->B = N < KM_BLOCK_ROWS ? N : KM_BLOCK_ROWS;
     size_t n = (size_t)N, kd = (size_t)(K * D);
     w->mean = calloc((size_t)D, sizeof(double));
     w->meanf = malloc(sizeof(float) * (size_t)D);
-    w->block = malloc(sizeof(float) * (size_t)(w->B * D));
-    w->xnorm = malloc(sizeof(float) * (size_t)w->B);
+    w->xnorm = malloc(sizeof(float) * n);
     w->dist = malloc(sizeof(float) * (size_t)(w->B * wide));
+    w->best_d = malloc(sizeof(float) * (size_t)w->B);
+    w->best_j = malloc(sizeof(int32_t) * (size_t)w->B);
+    w->pconst = malloc(sizeof(float) * (size_t)wide);
     w->rowdist = malloc(sizeof(float) * n);
     w->labels = malloc(sizeof(int32_t) * n);
     w->cen = malloc(sizeof(float) * kd);
-    w->cnorm = malloc(sizeof(float) * (size_t)wide);
     w->chosen = malloc(sizeof(int64_t) * (size_t)K);
-    bool ok = w->mean && w->meanf && w->block && w->xnorm && w->dist && w->rowdist && w->labels && w->cen &&
-              w->cnorm && w->chosen;
+    bool ok = w->mean && w->meanf && w->xnorm && w->dist && w->best_d && w->best_j && w->pconst && w->rowdist && w->labels &&
+              w->cen && w->chosen;
     if (T > 0) {
         w->trial = malloc(sizeof(float) * (size_t)T * n);
         w->cand = malloc(sizeof(float) * (size_t)(T * D));
@@ -128,10 +125,89 @@ static st_status work_init(km_work *w, const st_tensor *x, int64_t K, int64_t T,
     double var = 0;
     for (int64_t i = 0; i < N; i++) {
         const float *r = xrow(w, i);
-        for (int64_t c = 0; c < D; c++) var += (r[c] - w->mean[c]) * (r[c] - w->mean[c]);
+        double s = 0;
+        for (int64_t c = 0; c < D; c++) s += (r[c] - w->mean[c]) * (r[c] - w->mean[c]);
+        w->xnorm[i] = (float)s;
+        var += s;
     }
     *mean_var = var / (double)N / (double)D;
     return ST_OK;
+}
+
+/* pconst[j] = ||p_j||^2 + 2 m.p_j for n centred points. */
+static void prepare_points(km_work *w, const float *pts, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const float *p = pts + j * w->D;
+        double s = 0;
+        for (int64_t c = 0; c < w->D; c++) s += (double)p[c] * p[c] + 2.0 * w->mean[c] * p[c];
+        w->pconst[j] = (float)s;
+    }
+}
+
+/* Per block of rows, w->dist ([n][nb], point-major so the loops over a
+ * block's rows vectorise) gets -2 p'.x for the n centred points `pts`
+ * (after prepare_points); visit(w, i0, nb, ctx) consumes it through
+ * sqdist_row. */
+static void for_each_block(km_work *w, const float *pts, int64_t n,
+                           void (*visit)(km_work *, int64_t, int64_t, void *), void *ctx)
+{
+    for (int64_t i0 = 0; i0 < w->N; i0 += w->B) {
+        int64_t nb = w->N - i0 < w->B ? w->N - i0 : w->B;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nb, (int)w->D, -2.0f, pts, (int)w->D,
+                    xrow(w, i0), (int)w->ldx, 0.0f, w->dist, (int)nb);
+        visit(w, i0, nb, ctx);
+    }
+}
+
+/* The loops over a block's rows below run four rows per step with a
+ * constant inner trip count, and take their arrays as restrict
+ * parameters: a shape GCC vectorises at -O2 (its default cost model at
+ * -O2 gives up on a plain loop with a remainder or with possible
+ * aliasing). */
+
+static inline float clamped(float v) { return v > 0.0f ? v : 0.0f; }
+
+/* out[r] = squared distance of row r of the block to the point whose
+ * GEMM terms are g (row norms xn, point constant pc), clamped at 0. */
+static void sqdist_row(int64_t nb, const float *restrict g, const float *restrict xn, float pc, float *restrict out)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nb; r += 4)
+        for (int u = 0; u < 4; u++) out[r + u] = clamped(xn[r + u] + g[r + u] + pc);
+    for (; r < nb; r++) out[r] = clamped(xn[r] + g[r] + pc);
+}
+
+/* Each row moves to point j if strictly nearer (so ties keep the lower j
+ * when j ascends); branch-free with an integer mask. The body is written
+ * out twice because an inlined helper loses the restrict information. */
+static void nearer_row(int64_t nb, const float *restrict g, const float *restrict xn, float pc, int32_t j,
+                       float *restrict bd, int32_t *restrict bj)
+{
+    int64_t r = 0;
+    for (; r + 4 <= nb; r += 4)
+        for (int u = 0; u < 4; u++) {
+            float v = clamped(xn[r + u] + g[r + u] + pc), b = bd[r + u];
+            int32_t m = -(int32_t)(v < b);
+            bd[r + u] = v < b ? v : b;
+            bj[r + u] = (bj[r + u] & ~m) | (j & m);
+        }
+    for (; r < nb; r++) {
+        float v = clamped(xn[r] + g[r] + pc);
+        if (v < bd[r]) {
+            bd[r] = v;
+            bj[r] = j;
+        }
+    }
+}
+
+/* s += x over d values (a centre's running sum in double). */
+static void add_row(int64_t d, double *restrict s, const float *restrict x)
+{
+    int64_t c = 0;
+    for (; c + 4 <= d; c += 4)
+        for (int u = 0; u < 4; u++) s[c + u] += x[c + u];
+    for (; c < d; c++) s[c] += x[c];
 }
 
 /* ---- greedy k-means++ ---- */
@@ -160,38 +236,25 @@ static void draw_candidates(km_work *w, st_rng *rng, double pot, int64_t *ids)
         if (ids[t] < 0) ids[t] = w->N - 1;
 }
 
-/* Squared distances of every row to the n centred points in `pts`
- * (norms in w->cnorm); calls visit(w, i0, nb) per block with the
- * distances in w->dist ([nb][n]). */
-static void for_each_block(km_work *w, const float *pts, int64_t n, void (*visit)(km_work *, int64_t, int64_t, void *),
-                           void *ctx)
-{
-    for (int64_t i0 = 0; i0 < w->N; i0 += w->B) {
-        int64_t nb = w->N - i0 < w->B ? w->N - i0 : w->B;
-        load_block(w, i0, nb);
-        st_sqdist_rows(nb, n, w->D, w->block, w->D, w->xnorm, pts, w->D, w->cnorm, w->dist);
-        visit(w, i0, nb, ctx);
-    }
-}
-
 static void visit_first(km_work *w, int64_t i0, int64_t nb, void *ctx)
 {
     (void)ctx;
-    memcpy(w->rowdist + i0, w->dist, sizeof(float) * (size_t)nb);
+    sqdist_row(nb, w->dist, w->xnorm + i0, w->pconst[0], w->rowdist + i0);
 }
 
 static void visit_trials(km_work *w, int64_t i0, int64_t nb, void *ctx)
 {
     double *pot = ctx;
-    int64_t T = w->T, N = w->N;
-    for (int64_t r = 0; r < nb; r++) {
-        float cur = w->rowdist[i0 + r];
-        for (int64_t t = 0; t < T; t++) {
-            float v = w->dist[r * T + t];
-            v = v < cur ? v : cur;
-            w->trial[t * N + i0 + r] = v;
-            pot[t] += v;
+    const float *cur = w->rowdist + i0;
+    for (int64_t t = 0; t < w->T; t++) {
+        float *out = w->trial + t * w->N + i0;
+        sqdist_row(nb, w->dist + t * nb, w->xnorm + i0, w->pconst[t], out);
+        double s = 0;
+        for (int64_t r = 0; r < nb; r++) {
+            out[r] = out[r] < cur[r] ? out[r] : cur[r];
+            s += out[r];
         }
+        pot[t] += s;
     }
 }
 
@@ -202,7 +265,7 @@ static void seed_plusplus(km_work *w, st_rng *rng)
     int64_t first = (int64_t)st_rng_below(rng, (uint64_t)N);
     w->chosen[0] = first;
     load_row(w, first, w->cen);
-    st_sqnorm_rows(1, D, w->cen, D, w->cnorm, NULL);
+    prepare_points(w, w->cen, 1);
     for_each_block(w, w->cen, 1, visit_first, NULL);
     double pot = 0;
     for (int64_t i = 0; i < N; i++) pot += w->rowdist[i];
@@ -215,7 +278,7 @@ static void seed_plusplus(km_work *w, st_rng *rng)
             load_row(w, ids[t], w->cand + t * D);
             tpot[t] = 0;
         }
-        st_sqnorm_rows(T, D, w->cand, D, w->cnorm, NULL);
+        prepare_points(w, w->cand, T);
         for_each_block(w, w->cand, T, visit_trials, tpot);
         int64_t best = 0;
         for (int64_t t = 1; t < T; t++)
@@ -238,22 +301,22 @@ static void visit_assign(km_work *w, int64_t i0, int64_t nb, void *vctx)
 {
     assign_ctx *ctx = vctx;
     int64_t K = w->K, D = w->D;
+    float *bd = w->best_d;
+    int32_t *bj = w->best_j;
+    sqdist_row(nb, w->dist, w->xnorm + i0, w->pconst[0], bd);
+    memset(bj, 0, sizeof(int32_t) * (size_t)nb);
+    for (int64_t j = 1; j < K; j++) nearer_row(nb, w->dist + j * nb, w->xnorm + i0, w->pconst[j], (int32_t)j, bd, bj);
+    memcpy(w->rowdist + i0, bd, sizeof(float) * (size_t)nb);
     for (int64_t r = 0; r < nb; r++) {
-        const float *d = w->dist + r * K;
-        int32_t best = 0;
-        for (int64_t j = 1; j < K; j++)
-            if (d[j] < d[best]) best = (int32_t)j;
         int64_t i = i0 + r;
-        w->rowdist[i] = d[best];
+        int32_t best = bj[r];
         if (w->labels[i] != best) {
             w->labels[i] = best;
             ctx->changed++;
         }
         if (ctx->update) {
             w->counts[best]++;
-            double *s = w->sums + best * D;
-            const float *x = w->block + r * D;
-            for (int64_t c = 0; c < D; c++) s[c] += x[c];
+            add_row(D, w->sums + best * D, xrow(w, i));
         }
     }
 }
@@ -263,7 +326,6 @@ static void visit_assign(km_work *w, int64_t i0, int64_t nb, void *vctx)
 static int64_t relocate_empty(km_work *w)
 {
     int64_t moved = 0, D = w->D;
-    float *row = w->block; /* free between passes */
     for (int64_t e = 0; e < w->K; e++) {
         if (w->counts[e] > 0) continue;
         int64_t far = -1;
@@ -272,11 +334,11 @@ static int64_t relocate_empty(km_work *w)
                 far = i;
         if (far < 0) break;
         w->rowdist[far] = -1; /* taken */
-        load_row(w, far, row);
+        const float *x = xrow(w, far);
         int64_t old = w->labels[far];
         for (int64_t c = 0; c < D; c++) {
-            w->sums[old * D + c] -= row[c];
-            w->sums[e * D + c] = row[c];
+            w->sums[old * D + c] -= x[c];
+            w->sums[e * D + c] = x[c];
         }
         w->counts[old]--;
         w->counts[e] = 1;
@@ -290,7 +352,7 @@ static int64_t relocate_empty(km_work *w)
 static double assign(km_work *w, bool update, int64_t *changed, int64_t *relocated)
 {
     int64_t K = w->K, D = w->D;
-    st_sqnorm_rows(K, D, w->cen, D, w->cnorm, NULL);
+    prepare_points(w, w->cen, K);
     if (update) {
         memset(w->sums, 0, sizeof(double) * (size_t)(K * D));
         memset(w->counts, 0, sizeof(int64_t) * (size_t)K);
@@ -303,7 +365,8 @@ static double assign(km_work *w, bool update, int64_t *changed, int64_t *relocat
     double shift = 0;
     for (int64_t j = 0; j < K; j++)
         for (int64_t c = 0; c < D; c++) {
-            float v = w->counts[j] ? (float)(w->sums[j * D + c] / (double)w->counts[j]) : w->cen[j * D + c];
+            float v = w->counts[j] ? (float)(w->sums[j * D + c] / (double)w->counts[j] - w->mean[c])
+                                   : w->cen[j * D + c];
             double diff = (double)v - w->cen[j * D + c];
             shift += diff * diff;
             w->cen_new[j * D + c] = v;
@@ -315,13 +378,11 @@ static double assign(km_work *w, bool update, int64_t *changed, int64_t *relocat
 static double inertia(km_work *w)
 {
     double total = 0;
-    int64_t D = w->D;
-    for (int64_t i0 = 0; i0 < w->N; i0 += w->B) {
-        int64_t nb = w->N - i0 < w->B ? w->N - i0 : w->B;
-        load_block(w, i0, nb);
-        for (int64_t r = 0; r < nb; r++) {
-            const float *x = w->block + r * D, *c = w->cen + (int64_t)w->labels[i0 + r] * D;
-            for (int64_t k = 0; k < D; k++) total += ((double)x[k] - c[k]) * ((double)x[k] - c[k]);
+    for (int64_t i = 0; i < w->N; i++) {
+        const float *x = xrow(w, i), *c = w->cen + (int64_t)w->labels[i] * w->D;
+        for (int64_t k = 0; k < w->D; k++) {
+            double diff = (double)x[k] - w->mean[k] - c[k];
+            total += diff * diff;
         }
     }
     return total;

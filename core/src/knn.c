@@ -21,7 +21,7 @@ st_status st_rows_expect(const st_tensor *t, const char *what, int64_t rows, int
     if (t->shape[1] > 1 && t->stride[1] != 1)
         return st_fail(ST_ESHAPE, "%s: rows must be contiguous (column stride %lld); call st_tensor_contiguous first",
                        what, (long long)t->stride[1]);
-    if (t->shape[1] > INT_MAX || (t->shape[0] > 1 && (t->stride[0] < 0 || t->stride[0] > INT_MAX)))
+    if (t->shape[1] > INT_MAX || (t->shape[0] > 1 && (t->stride[0] < t->shape[1] || t->stride[0] > INT_MAX)))
         return st_fail(ST_ESHAPE, "%s: row length %lld or row stride %lld is out of range", what,
                        (long long)t->shape[1], (long long)t->stride[0]);
     return ST_OK;
@@ -219,8 +219,8 @@ static void block_distances(knn_work *w, const st_tensor *const *qs, const st_te
     for (int a = 0; a < w->n_active; a++) {
         const st_tensor *q = qs[w->layer[a]], *t = ts[w->layer[a]];
         float *dst = a == 0 ? w->acc : w->dots;
-        st_sqdist_rows(qb, nb, q->shape[1], st_f32(q) + q0 * q->stride[0], q->stride[0],
-                       w->qnorm + (int64_t)a * Q + q0, st_f32(t) + j0 * t->stride[0], t->stride[0],
+        st_sqdist_rows(qb, nb, q->shape[1], st_f32(q) + q0 * q->stride[0], st_rows_ld(q),
+                       w->qnorm + (int64_t)a * Q + q0, st_f32(t) + j0 * t->stride[0], st_rows_ld(t),
                        w->tnorm + (int64_t)a * TB, dst);
         float wt = w->weight[a];
         float *acc = w->acc;
@@ -316,7 +316,7 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries, const st_
     for (int a = 0; s == ST_OK && a < w.n_active; a++) {
         const st_tensor *q = queries[w.layer[a]];
         int64_t bad;
-        if (!st_sqnorm_rows(Q, q->shape[1], st_f32(q), q->stride[0], w.qnorm + (int64_t)a * Q, &bad))
+        if (!st_sqnorm_rows(Q, q->shape[1], st_f32(q), st_rows_ld(q), w.qnorm + (int64_t)a * Q, &bad))
             s = st_fail(ST_ENUMERIC, "knn: query row %lld of layer %d is not finite", (long long)bad, w.layer[a]);
     }
     for (int64_t j0 = 0; s == ST_OK && j0 < N; j0 += TB) {
@@ -324,7 +324,7 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries, const st_
         for (int a = 0; s == ST_OK && a < w.n_active; a++) {
             const st_tensor *t = train[w.layer[a]];
             int64_t bad;
-            if (!st_sqnorm_rows(nb, t->shape[1], st_f32(t) + j0 * t->stride[0], t->stride[0],
+            if (!st_sqnorm_rows(nb, t->shape[1], st_f32(t) + j0 * t->stride[0], st_rows_ld(t),
                                 w.tnorm + (int64_t)a * TB, &bad))
                 s = st_fail(ST_ENUMERIC, "knn: training row %lld of layer %d is not finite", (long long)(j0 + bad),
                             w.layer[a]);

@@ -63,8 +63,11 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries,
 /* ---- the distance kernel, shared with k-means ---- */
 
 /* Checks that t is a 2-d f32 matrix [rows, cols] (-1 matches any size)
- * whose rows are each contiguous (any row stride); fails naming `what`. */
+ * whose rows are each contiguous and do not overlap (any row stride >=
+ * cols); fails naming `what`. Use st_rows_ld for the GEMM row stride. */
 st_status st_rows_expect(const st_tensor *t, const char *what, int64_t rows, int64_t cols);
+/* The row stride to give BLAS (a one-row matrix may have any stride). */
+static inline int64_t st_rows_ld(const st_tensor *t) { return t->shape[0] > 1 ? t->stride[0] : t->shape[1]; }
 
 /* Squared norms of m rows of length d (row stride lda), computed in
  * double and stored as float. Returns false if any is not finite (then
