@@ -292,7 +292,7 @@ static void test_matches_pytorch(void)
         cases++;
     }
     fclose(fp);
-    CHECK(cases == 3);
+    CHECK(cases == 4);
 }
 
 /* Splitting the batch over threads (including an idle lane) gives the
