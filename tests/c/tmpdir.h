@@ -1,13 +1,9 @@
 /* Scratch directories for the file-format tests: created under $TMPDIR
  * (or /tmp), listed to prove no temporary files are left behind, and
- * removed with their contents at the end of a test. Include it first, or
- * define _DEFAULT_SOURCE before any system header (mkdtemp, dirent). */
+ * removed with their contents at the end of a test. (mkdtemp needs the
+ * POSIX feature macros that tests/CMakeLists.txt defines for every test.) */
 #ifndef STRATA_TESTS_TMPDIR_H
 #define STRATA_TESTS_TMPDIR_H
-
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE
-#endif
 
 #include <dirent.h>
 #include <stdio.h>

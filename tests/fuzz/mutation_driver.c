@@ -16,7 +16,9 @@
  * to ./crash-input-<run> before the process dies, so it can be replayed:
  *     fuzz_json crash-input-1234
  * (a file argument with -runs=0 just runs that file). */
-#define _DEFAULT_SOURCE
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* strdup, dirent; the fuzz build defines no feature macros */
+#endif
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
