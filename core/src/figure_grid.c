@@ -148,9 +148,16 @@ static int left_width(const panel *p, const geometry *g)
 
 static int row_pitch(const geometry *g) { return g->above_h + g->img_h + g->cap_h + g->gap; }
 
+/* The panel's extent, including texts wider than its images. */
 static void panel_size(const panel *p, const geometry *g, int *w, int *h)
 {
-    *w = left_width(p, g) + p->cols * g->col_w + (p->cols - 1) * g->gap + (p->query_column ? g->sep : 0);
+    int lw = left_width(p, g);
+    *w = lw + p->cols * g->col_w + (p->cols - 1) * g->gap + (p->query_column ? g->sep : 0);
+    for (int r = 0; p->above && r < p->rows; r++) {
+        int t = lw + st_text_width(p->above[r], g->ts);
+        if (t > *w) *w = t;
+    }
+    if (p->title && st_text_width(p->title, g->ts + 1) > *w) *w = st_text_width(p->title, g->ts + 1);
     *h = g->title_h + p->rows * row_pitch(g) - g->gap;
 }
 
