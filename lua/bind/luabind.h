@@ -90,5 +90,7 @@ void st_lua_register_ops(lua_State *L);
 void st_lua_register_io(lua_State *L);
 void st_lua_register_net(lua_State *L);
 void st_lua_register_data(lua_State *L);
+void st_lua_register_cae(lua_State *L);
+void st_lua_register_dec(lua_State *L);
 
 #endif

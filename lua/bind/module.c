@@ -18,6 +18,8 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_io,
     st_lua_register_net,
     st_lua_register_data,
+    st_lua_register_cae,
+    st_lua_register_dec,
 };
 
 int luaopen_strata_core(lua_State *L)
