@@ -113,8 +113,8 @@ static st_status work_init(km_work *w, const st_tensor *x, int64_t K, int64_t T,
         const float *r = xrow(w, i);
         for (int64_t c = 0; c < D; c++) {
             if (!isfinite(r[c]))
-                return st_fail(ST_ENUMERIC, "kmeans: row %lld of the data is not finite (column %lld)", (long long)i,
-                               (long long)c);
+                return st_fail(ST_ENUMERIC, "kmeans: the data hold a non-finite value at row %lld, column %lld "
+                               "(counted from 0)", (long long)i, (long long)c);
             w->mean[c] += r[c];
         }
     }

@@ -135,13 +135,13 @@ static st_status check_inputs(int L, const st_tensor *const *qs, const st_tensor
         return st_fail(ST_EINVAL, "knn: block sizes must be between 0 (default) and %d", INT_MAX);
     char what[64];
     for (int l = 0; l < L; l++) {
-        snprintf(what, sizeof what, "knn queries of layer %d", l);
+        snprintf(what, sizeof what, "knn queries of layer %d of %d", l + 1, L);
         ST_TRY(st_rows_expect(qs[l], what, l ? *Q : -1, -1));
         *Q = qs[l]->shape[0];
-        snprintf(what, sizeof what, "knn training rows of layer %d", l);
+        snprintf(what, sizeof what, "knn training rows of layer %d of %d", l + 1, L);
         ST_TRY(st_rows_expect(ts[l], what, l ? *N : -1, qs[l]->shape[1]));
         *N = ts[l]->shape[0];
-        if (qs[l]->shape[1] < 1) return st_fail(ST_ESHAPE, "knn: layer %d has no features", l);
+        if (qs[l]->shape[1] < 1) return st_fail(ST_ESHAPE, "knn: layer %d of %d has no features", l + 1, L);
     }
     bool any = false;
     for (int l = 0; opt->weights && l < L; l++) {
@@ -317,7 +317,8 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries, const st_
         const st_tensor *q = queries[w.layer[a]];
         int64_t bad;
         if (!st_sqnorm_rows(Q, q->shape[1], st_f32(q), st_rows_ld(q), w.qnorm + (int64_t)a * Q, &bad))
-            s = st_fail(ST_ENUMERIC, "knn: query row %lld of layer %d is not finite", (long long)bad, w.layer[a]);
+            s = st_fail(ST_ENUMERIC, "knn: layer %d of %d: query row %lld (counted from 0) is not finite",
+                        w.layer[a] + 1, n_layers, (long long)bad);
     }
     for (int64_t j0 = 0; s == ST_OK && j0 < N; j0 += TB) {
         int64_t nb = N - j0 < TB ? N - j0 : TB;
@@ -326,8 +327,8 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries, const st_
             int64_t bad;
             if (!st_sqnorm_rows(nb, t->shape[1], st_f32(t) + j0 * t->stride[0], st_rows_ld(t),
                                 w.tnorm + (int64_t)a * TB, &bad))
-                s = st_fail(ST_ENUMERIC, "knn: training row %lld of layer %d is not finite", (long long)(j0 + bad),
-                            w.layer[a]);
+                s = st_fail(ST_ENUMERIC, "knn: layer %d of %d: training row %lld (counted from 0) is not finite",
+                            w.layer[a] + 1, n_layers, (long long)(j0 + bad));
         }
         for (int64_t q0 = 0; s == ST_OK && q0 < Q; q0 += QB) {
             int64_t qb = Q - q0 < QB ? Q - q0 : QB;

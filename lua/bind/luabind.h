@@ -92,5 +92,6 @@ void st_lua_register_net(lua_State *L);
 void st_lua_register_data(lua_State *L);
 void st_lua_register_cae(lua_State *L);
 void st_lua_register_dec(lua_State *L);
+void st_lua_register_cluster_search(lua_State *L);
 
 #endif

@@ -20,6 +20,7 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_data,
     st_lua_register_cae,
     st_lua_register_dec,
+    st_lua_register_cluster_search,
 };
 
 int luaopen_strata_core(lua_State *L)

@@ -423,7 +423,7 @@ static void test_bad_input_is_rejected(void)
     CHECK_FAILS(st_kmeans_fit(t, &o, &rng, &r), ST_ESHAPE, "contiguous");
     st_f32(x)[3] = NAN;
     o = st_kmeans_defaults(2);
-    CHECK_FAILS(st_kmeans_fit(x, &o, &rng, &r), ST_ENUMERIC, "row 1");
+    CHECK_FAILS(st_kmeans_fit(x, &o, &rng, &r), ST_ENUMERIC, "row 1, column 1");
     CHECK(r == NULL);
     st_tensor_free(x);
     st_tensor_free(bad_init);

@@ -345,9 +345,9 @@ static void test_bad_input_is_rejected(void)
     st_tensor *out = NULL;
     st_knn_options opt = st_knn_defaults(3);
     CHECK_FAILS(st_knn_search(1, (const st_tensor *[]){q3}, (const st_tensor *[]){t2}, &opt, &out, NULL), ST_ESHAPE,
-                "training rows of layer 0");
+                "training rows of layer 1 of 1");
     CHECK_FAILS(st_knn_search(2, (const st_tensor *[]){q3, q5}, (const st_tensor *[]){t3, t2}, &opt, &out, NULL),
-                ST_ESHAPE, "queries of layer 1");
+                ST_ESHAPE, "queries of layer 2 of 2");
     CHECK_FAILS(st_knn_search(2, (const st_tensor *[]){q3, q2}, (const st_tensor *[]){t3, t2b}, &opt, &out, NULL),
                 ST_ESHAPE, "[50,2] expected");
     CHECK_FAILS(st_knn_search(0, (const st_tensor *[]){q3}, (const st_tensor *[]){t3}, &opt, &out, NULL), ST_EINVAL,
@@ -384,10 +384,10 @@ static void test_bad_input_is_rejected(void)
     opt = st_knn_defaults(3);
     st_f32(t3)[17 * 3 + 1] = INFINITY;
     CHECK_FAILS(st_knn_search(1, (const st_tensor *[]){q3}, (const st_tensor *[]){t3}, &opt, &out, NULL),
-                ST_ENUMERIC, "training row 17 of layer 0");
+                ST_ENUMERIC, "layer 1 of 1: training row 17 ");
     st_f32(q2)[2 * 2] = NAN;
     CHECK_FAILS(st_knn_search(2, (const st_tensor *[]){q3, q2}, (const st_tensor *[]){t3, t2}, &opt, &out, NULL),
-                ST_ENUMERIC, "query row 2 of layer 1");
+                ST_ENUMERIC, "layer 2 of 2: query row 2 ");
     CHECK(out == NULL);
     st_tensor *list[] = {q3, q2, q5, t3, t2, t2b, lf, l50, l4};
     free_all(list, 9);
