@@ -35,7 +35,7 @@ st_tensor *st_lua_to_tensor(lua_State *L, int idx);
  * returns the slot to store an owned tensor into. Call it BEFORE creating
  * the tensor so an allocation error in Lua cannot leak it:
  *     st_tensor **slot = st_lua_new_tensor_slot(L);
- *     ST_LUA_CHECK(L, st_clone(x, slot));
+ *     ST_LUA_CHECK(L, st_tensor_clone(x, slot));
  *     st_lua_track(L, *slot);      // a fresh tensor, not a view
  *     return 1; */
 st_tensor **st_lua_new_tensor_slot(lua_State *L);
