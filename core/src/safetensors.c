@@ -17,7 +17,7 @@
 
 struct st_safetensors {
     st_mapping *map;       /* NULL when opened over a caller's buffer */
-    const uint8_t *data;   /* the data block (valid only during open for buffers) */
+    const uint8_t *data;   /* the data block: in the mapping, or `copy` */
     uint64_t data_offset;  /* of the data block in the file */
     uint64_t data_size;
     uint8_t *copy;         /* buffers: a private copy of the data block */
@@ -269,10 +269,10 @@ st_status st_safetensors_open_buffer(const void *data, size_t size, st_safetenso
     st_safetensors *f = calloc(1, sizeof *f);
     if (!f) return st_fail(ST_ENOMEM, "safetensors: out of memory");
     st_status s = parse_file(f, data, size);
-    if (s == ST_OK && f->data_size) {
-        f->copy = malloc(f->data_size);
+    if (s == ST_OK) {
+        f->copy = malloc(f->data_size ? f->data_size : 1);
         if (!f->copy) s = st_fail(ST_ENOMEM, "out of memory for %llu data bytes", (unsigned long long)f->data_size);
-        else memcpy(f->copy, f->data, f->data_size);
+        else if (f->data_size) memcpy(f->copy, f->data, f->data_size);
         f->data = f->copy;
     }
     if (s != ST_OK) {
@@ -366,42 +366,34 @@ static float bf16_to_f32(uint16_t h)
     return f;
 }
 
-static double read_element(st_st_dtype t, const uint8_t *p)
-{
-    union {
-        float f;
-        double d;
-        int64_t i64;
-        int32_t i32;
-        uint16_t u16;
-    } u;
-    memcpy(&u, p, dtype_sizes[t]);
-    switch (t) {
-    case ST_ST_F32: return u.f;
-    case ST_ST_F16: return f16_to_f32(u.u16);
-    case ST_ST_BF16: return bf16_to_f32(u.u16);
-    case ST_ST_F64: return u.d;
-    case ST_ST_I64: return (double)u.i64;
-    case ST_ST_I32: return u.i32;
-    case ST_ST_U8: return p[0];
-    }
-    return 0;
-}
-
-static st_status convert(const st_safetensors_entry *e, const uint8_t *src, st_dtype want, st_tensor **out)
+/* F16/BF16 data decoded into a fresh F32 tensor. */
+static st_status decode_half(const st_safetensors_entry *e, const uint8_t *src, st_tensor **out)
 {
     st_tensor *t;
-    ST_TRY(st_tensor_new(want, e->ndim, e->shape, &t));
+    ST_TRY(st_tensor_new(ST_F32, e->ndim, e->shape, &t));
+    float *dst = st_f32(t);
     int64_t n = st_tensor_numel(t);
-    size_t el = dtype_sizes[e->dtype];
-    if (want == ST_F32) {
-        float *dst = st_f32(t);
-        for (int64_t i = 0; i < n; i++) dst[i] = (float)read_element(e->dtype, src + (size_t)i * el);
-    } else {
-        for (int64_t i = 0; i < n; i++) st_tensor_set_flat(t, i, read_element(e->dtype, src + (size_t)i * el));
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = e->dtype == ST_ST_F16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
     *out = t;
     return ST_OK;
+}
+
+/* The entry in its own dtype `dt`: a view of the mapping when aligned,
+ * otherwise a copy. A `temporary` result (freed before f can be closed)
+ * may also borrow the buffer copy of an st_safetensors_open_buffer file. */
+static st_status load_native(const st_safetensors *f, const st_safetensors_entry *e, st_dtype dt, bool temporary,
+                             st_tensor **out)
+{
+    const uint8_t *src = f->data + e->begin;
+    bool aligned = (uintptr_t)src % st_dtype_size(dt) == 0;
+    if (aligned && f->map)
+        return st_mapping_tensor(f->map, (size_t)(f->data_offset + e->begin), dt, e->ndim, e->shape, out);
+    if (aligned && temporary) return st_tensor_wrap(dt, e->ndim, e->shape, (void *)src, NULL, NULL, out);
+    return st_tensor_from_data(dt, e->ndim, e->shape, src, (size_t)(e->end - e->begin), out);
 }
 
 st_status st_safetensors_load(const st_safetensors *f, const char *name, st_dtype want, st_tensor **out)
@@ -409,12 +401,18 @@ st_status st_safetensors_load(const st_safetensors *f, const char *name, st_dtyp
     const st_safetensors_entry *e = st_safetensors_find(f, name);
     if (!e) return st_fail(ST_EINVAL, "safetensors: no tensor named '%s'", name ? name : "(null)");
     if ((unsigned)want >= ST_DTYPE_COUNT) return st_fail(ST_EDTYPE, "safetensors: invalid target dtype %d", (int)want);
-    const uint8_t *src = f->data + e->begin;
-    if (native_dtype(e->dtype) != (int)want) return convert(e, src, want, out);
-    size_t el = dtype_sizes[e->dtype];
-    if (f->map && (uintptr_t)src % el == 0)
-        return st_mapping_tensor(f->map, (size_t)(f->data_offset + e->begin), want, e->ndim, e->shape, out);
-    return st_tensor_from_data(want, e->ndim, e->shape, src, (size_t)(e->end - e->begin), out);
+    int native = native_dtype(e->dtype);
+    if (native == (int)want) return load_native(f, e, want, false, out);
+    st_tensor *tmp;
+    if (native < 0) ST_TRY(decode_half(e, f->data + e->begin, &tmp));
+    else ST_TRY(load_native(f, e, (st_dtype)native, true, &tmp));
+    if (tmp->dtype == want) {
+        *out = tmp;
+        return ST_OK;
+    }
+    st_status s = st_tensor_to_dtype(tmp, want, out);
+    st_tensor_free(tmp);
+    return s;
 }
 
 /* ---------------- writing ---------------- */
