@@ -93,5 +93,7 @@ void st_lua_register_data(lua_State *L);
 void st_lua_register_cae(lua_State *L);
 void st_lua_register_dec(lua_State *L);
 void st_lua_register_cluster_search(lua_State *L);
+void st_lua_register_surrogate(lua_State *L);
+void st_lua_register_figure(lua_State *L);
 
 #endif

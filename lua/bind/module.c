@@ -21,6 +21,8 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_cae,
     st_lua_register_dec,
     st_lua_register_cluster_search,
+    st_lua_register_surrogate,
+    st_lua_register_figure,
 };
 
 int luaopen_strata_core(lua_State *L)
