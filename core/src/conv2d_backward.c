@@ -56,8 +56,14 @@ static void im2col(const st_conv2d_geom *g, int images, const float *x, float *c
             const int y0 = oy * g->stride_h - g->pad_top;
             for (int ox = 0; ox < g->out_w; ox++) {
                 const int x0 = ox * g->stride_w - g->pad_left;
+                const int inside = x0 >= 0 && x0 + g->k_w <= g->in_w;
                 for (int kh = 0; kh < g->k_h; kh++) {
                     const int iy = y0 + kh;
+                    if (inside && iy >= 0 && iy < g->in_h) { /* one run for the whole kernel row */
+                        memcpy(col, img + ((size_t)iy * g->in_w + x0) * cin, run * (size_t)g->k_w);
+                        col += cin * (size_t)g->k_w;
+                        continue;
+                    }
                     for (int kw = 0; kw < g->k_w; kw++, col += cin) {
                         const int ix = x0 + kw;
                         if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w)
@@ -137,11 +143,13 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
             const phase_dim dw = phase_of(px, sw, g->pad_left, g->k_w, g->in_w);
             if (!dh.count || !dw.count) continue;
             const int kp = dh.taps * dw.taps * (int)cs, rows_img = dh.count * dw.count;
-            /* Sub-kernel [(jh, jw, c_out), c_in] = w[r + jh*s, r + jw*s, c_in, c_out]. */
+            /* Sub-kernel [(jh, u, c_out), c_in] = w[r + jh*s, r + jw*s, c_in, c_out]
+             * with u = taps-1-jw, so that a row of col reads its sources in
+             * ascending order (one run per kernel row inside the image). */
             for (int jh = 0; jh < dh.taps; jh++)
                 for (int jw = 0; jw < dw.taps; jw++) {
                     const float *wt = w + ((size_t)(dh.r + jh * sh) * g->k_w + (dw.r + jw * sw)) * cd * cs;
-                    float *dstw = wp + ((size_t)jh * dw.taps + jw) * cs * cd;
+                    float *dstw = wp + ((size_t)jh * dw.taps + (dw.taps - 1 - jw)) * cs * cd;
                     for (size_t i = 0; i < cd; i++)
                         for (size_t o = 0; o < cs; o++) dstw[o * cd + i] = wt[i * cs + o];
                 }
@@ -154,17 +162,26 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
                     for (int n = n0; n < n0 + images; n++) {
                         const float *img = src + (size_t)n * out_image(g);
                         for (int a = 0; a < dh.count; a++)
-                            for (int bb = 0; bb < dw.count; bb++)
+                            for (int bb = 0; bb < dw.count; bb++) {
+                                const int sx0 = bb + dw.q - (dw.taps - 1); /* source of u = 0 */
+                                const int inside = sx0 >= 0 && sx0 + dw.taps <= g->out_w;
                                 for (int jh = 0; jh < dh.taps; jh++) {
                                     const int sy = a + dh.q - jh;
-                                    for (int jw = 0; jw < dw.taps; jw++, c += cs) {
-                                        const int sx = bb + dw.q - jw;
+                                    if (inside && sy >= 0 && sy < g->out_h) {
+                                        memcpy(c, img + ((size_t)sy * g->out_w + sx0) * cs,
+                                               cs * (size_t)dw.taps * sizeof *c);
+                                        c += cs * (size_t)dw.taps;
+                                        continue;
+                                    }
+                                    for (int u = 0; u < dw.taps; u++, c += cs) {
+                                        const int sx = sx0 + u;
                                         if (sy < 0 || sy >= g->out_h || sx < 0 || sx >= g->out_w)
                                             memset(c, 0, cs * sizeof *c);
                                         else
                                             memcpy(c, img + ((size_t)sy * g->out_w + sx) * cs, cs * sizeof *c);
                                     }
                                 }
+                            }
                     }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cd, kp, 1.0f, col, kp,
                                 wp, (int)cd, 0.0f, out, (int)cd);
