@@ -6,9 +6,10 @@
  * that window (a geometry with larger implicit padding); outside it, a1
  * is the bias. By adjointness deconv1, restricted to the cropped output,
  * only reads a5 in that same window, so it runs from the window straight
- * onto the cropped reconstruction. With the reference's pad-by-8 this
- * skips 36% of the first and last layers' work at 32x32 and 75% of
- * deconv1's at 8x8.
+ * onto the cropped reconstruction. With the reference's pad-by-8, at
+ * 32x32 (padded 40x40) conv1 covers 18x18 of its 20x20 outputs and
+ * deconv1 writes 32x32 instead of 40x40 pixels; at 8x8 (padded 16x16)
+ * that is 6x6 of 8x8 and 8x8 instead of 16x16.
  *
  * A batch is split into `threads` lanes (contiguous slices of samples).
  * Each lane owns every activation, scratch and gradient buffer it needs,

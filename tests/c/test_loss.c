@@ -14,6 +14,17 @@ static void test_mse(void)
     const float want[4] = {0.25f, 0, -0.5f, 0.25f};
     for (int i = 0; i < 4; i++) CHECK_CLOSE(grad[i], want[i], 1e-7, 0);
     CHECK_CLOSE(st_loss_mse(4, pred, target, 1.0f, NULL), 1.5, 1e-12, 0);
+    /* Finite differences (the loss is quadratic: exact up to rounding). */
+    float p2[4] = {1, 2, 3, 4};
+    for (int i = 0; i < 4; i++) {
+        const float h = 0.25f, keep = p2[i];
+        p2[i] = keep + h;
+        double lp = st_loss_mse(4, p2, target, 0.5f, NULL);
+        p2[i] = keep - h;
+        double lm = st_loss_mse(4, p2, target, 0.5f, NULL);
+        p2[i] = keep;
+        CHECK_CLOSE(grad[i], 0.5 * (lp - lm) / (2 * h), 1e-6, 1e-9);
+    }
 }
 
 static void test_kld_hand_worked(void)
@@ -80,6 +91,24 @@ static void test_cross_entropy(void)
     const int32_t l0[1] = {1};
     CHECK_OK(st_loss_cross_entropy(1, 2, big, l0, 1.0f, NULL, &loss));
     CHECK_CLOSE(loss, 1000, 1e-9, 0);
+    /* Finite differences on random logits. */
+    st_rng r;
+    st_rng_seed(&r, 32);
+    float lg[12], g[12];
+    const int32_t lab[3] = {2, 0, 3};
+    for (int i = 0; i < 12; i++) lg[i] = (float)(2 * st_rng_normal(&r));
+    CHECK_OK(st_loss_cross_entropy(3, 4, lg, lab, 0.5f, g, &loss));
+    for (int i = 0; i < 12; i++) {
+        float keep = lg[i];
+        const float h = 1e-2f;
+        double lp, lm;
+        lg[i] = keep + h;
+        CHECK_OK(st_loss_cross_entropy(3, 4, lg, lab, 0.5f, NULL, &lp));
+        lg[i] = keep - h;
+        CHECK_OK(st_loss_cross_entropy(3, 4, lg, lab, 0.5f, NULL, &lm));
+        lg[i] = keep;
+        CHECK_CLOSE(g[i], 0.5 * (lp - lm) / (2 * h), 1e-3, 1e-5);
+    }
     const int32_t bad[2] = {0, 2};
     CHECK_FAILS(st_loss_cross_entropy(2, 2, logits, bad, 1.0f, grad, &loss), ST_EINVAL, "label 2 of row 1");
 }
