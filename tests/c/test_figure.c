@@ -31,10 +31,15 @@ static bool is(const st_tensor *cv, int x, int y, int r, int g, int b)
     return p[0] == r && p[1] == g && p[2] == b;
 }
 
-/* Bounding box of the pixels of one colour inside a region. */
+/* Bounding box of the pixels of one colour inside a region (clipped to
+ * the canvas). */
 static box find(const st_tensor *cv, box in, int r, int g, int b)
 {
     box o = {1 << 30, 1 << 30, -1, -1};
+    if (in.x0 < 0) in.x0 = 0;
+    if (in.y0 < 0) in.y0 = 0;
+    if (in.x1 >= cv->shape[1]) in.x1 = (int)cv->shape[1] - 1;
+    if (in.y1 >= cv->shape[0]) in.y1 = (int)cv->shape[0] - 1;
     for (int y = in.y0; y <= in.y1; y++)
         for (int x = in.x0; x <= in.x1; x++)
             if (is(cv, x, y, r, g, b)) {
