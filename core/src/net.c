@@ -203,7 +203,7 @@ st_status st_net_add_conv2d(st_net *net, const char *name, int input, const st_t
                             int stride, int pad, bool relu, int *id)
 {
     ST_TRY(check_input(net, name, input, true));
-    const layer *src = &net->layers[input];
+    const layer in_copy = net->layers[input], *src = &in_copy; /* push_layer may move the array */
     if (!w || w->ndim != 4)
         return st_fail(ST_ESHAPE, "net: layer '%s': the kernel must be HWIO [k_h,k_w,%d,C_out]", name, src->c);
     if (stride <= 0 || (pad < 0 && pad != ST_PAD_SAME))
@@ -366,7 +366,7 @@ st_status st_net_add_shortcut_a(st_net *net, const char *name, int input, int st
 st_status st_net_add_maxpool(st_net *net, const char *name, int input, int k, int stride, int pad, int *id)
 {
     ST_TRY(check_input(net, name, input, true));
-    const layer *src = &net->layers[input];
+    const layer in_copy = net->layers[input], *src = &in_copy; /* push_layer may move the array */
     int pt, pl;
     if (k <= 0 || stride <= 0 || (pad < 0 && pad != ST_PAD_SAME) || (pad != ST_PAD_SAME && 2 * pad > k) ||
         window_out(src->h, k, stride, pad, &pt) <= 0 || window_out(src->w, k, stride, pad, &pl) <= 0)
@@ -395,7 +395,7 @@ st_status st_net_add_dense(st_net *net, const char *name, int input, const st_te
                            bool relu, int *id)
 {
     ST_TRY(check_input(net, name, input, false));
-    const layer *src = &net->layers[input];
+    const layer in_copy = net->layers[input], *src = &in_copy; /* push_layer may move the array */
     int64_t in_f = (int64_t)src->h * src->w * src->c;
     if (!w || w->ndim != 2 || w->shape[1] <= 0 || w->shape[1] > INT_MAX) {
         char s[64] = "(none)";
