@@ -6,17 +6,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct st_storage {
     atomic_long refs;
     void *base;
     size_t nbytes;
+    size_t mapped;              /* >0: base is an anonymous mapping of this size */
     bool owns_base;             /* base came from aligned_alloc */
     void (*release)(void *ctx); /* called when the last reference goes */
     void *ctx;
 };
 
 #define ST_ALIGN 64
+/* Storages this large get their own anonymous mapping, so freeing one
+ * always returns the memory to the system. Through malloc they could land
+ * in the heap, where small allocations (Lua's, for instance) fragment the
+ * freed blocks and resident memory keeps growing. Mappings also arrive
+ * zero-filled, which saves the memset. */
+#define ST_MMAP_MIN (256u * 1024u)
 
 static const size_t dtype_sizes[ST_DTYPE_COUNT] = {4, 8, 4, 8, 1};
 static const char *const dtype_names[ST_DTYPE_COUNT] = {"f32", "f64", "i32", "i64", "u8"};
@@ -93,7 +101,8 @@ static void storage_release(st_storage *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     if (s->release) s->release(s->ctx);
-    if (s->owns_base) free(s->base);
+    if (s->mapped) munmap(s->base, s->mapped);
+    else if (s->owns_base) free(s->base);
     free(s);
 }
 
@@ -105,12 +114,19 @@ st_status st_tensor_new(st_dtype dtype, int ndim, const int64_t *shape, st_tenso
     size_t rounded = (nbytes + ST_ALIGN - 1) / ST_ALIGN * ST_ALIGN;
     if (rounded == 0) rounded = ST_ALIGN;
     st_storage *s = calloc(1, sizeof *s);
-    void *base = s ? aligned_alloc(ST_ALIGN, rounded) : NULL;
+    void *base = NULL;
+    if (s && rounded >= ST_MMAP_MIN) {
+        base = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) base = NULL;
+        else s->mapped = rounded;
+    } else if (s) {
+        base = aligned_alloc(ST_ALIGN, rounded);
+        if (base) memset(base, 0, rounded);
+    }
     if (!base) {
         free(s);
         return st_fail(ST_ENOMEM, "tensor: cannot allocate %zu bytes", nbytes);
     }
-    memset(base, 0, rounded);
     s->base = base;
     s->nbytes = nbytes;
     s->owns_base = true;

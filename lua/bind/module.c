@@ -3,10 +3,6 @@
  * functions to one module table through its registrar. */
 #include "luabind.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #ifndef STRATA_VERSION
 #define STRATA_VERSION "dev"
 #endif
@@ -27,15 +23,6 @@ static void (*const registrars[])(lua_State *L) = {
 
 int luaopen_strata_core(lua_State *L)
 {
-#ifdef __GLIBC__
-    /* Tensors freed by the Lua collector come and go in a rhythm glibc's
-     * adaptive mmap threshold reacts to: after the first large free it
-     * serves large blocks from the heap, where Lua's small allocations
-     * split the freed blocks and resident memory grows without bound
-     * (tests/lua/gc_spec.lua). A fixed threshold keeps large tensors in
-     * their own mappings, returned to the system when freed. */
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-#endif
     lua_newtable(L);
     for (size_t i = 0; i < sizeof registrars / sizeof *registrars; i++) registrars[i](L);
     lua_pushliteral(L, STRATA_VERSION);

@@ -9,7 +9,6 @@
  * and prints GFLOP/s (2 n^3 / time) and the ratios st/raw. The runs of
  * the four variants are interleaved so background load hits them alike.
  * Usage: bench_matmul [runs] [n ...] */
-#define _POSIX_C_SOURCE 199309L
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>

@@ -2,7 +2,6 @@
  * (contiguous, transposed view, padded rows, stepped slices), batching
  * and broadcasting; eigh and SVD by reconstructing the matrix from the
  * factors and checking orthogonality, plus hand-worked cases. */
-#define _POSIX_C_SOURCE 200112L
 #include <math.h>
 #include "strata/linalg.h"
 #include "strata/ops.h"
