@@ -216,14 +216,19 @@ static st_status parse_npy(const uint8_t *b, size_t size, npy_info *info)
     info->dtype = ST_DTYPE_COUNT;
     ST_TRY(parse_header_dict((const char *)b + prefix, hlen, info));
     info->data_offset = prefix + hlen;
-    uint64_t bytes = st_dtype_size(info->dtype);
+    /* The same size limit as st_tensor_new, zero-sized dimensions included. */
+    char s[160];
+    int64_t nonzero = 1, numel = 1;
     for (int i = 0; i < info->ndim; i++) {
-        uint64_t d = (uint64_t)info->shape[i];
-        bytes = d && bytes > UINT64_MAX / d ? UINT64_MAX : bytes * d;
+        int64_t d = info->shape[i];
+        if (d > 0 && nonzero > INT64_MAX / 16 / d)
+            return st_fail(ST_ESHAPE, "shape %s is too large", st_shape_str(info->ndim, info->shape, s, sizeof s));
+        nonzero *= d ? d : 1;
+        numel *= d;
     }
+    uint64_t bytes = (uint64_t)numel * st_dtype_size(info->dtype);
     info->nbytes = bytes;
     if (bytes != size - info->data_offset) {
-        char s[160];
         return st_fail(ST_EFORMAT, "file has %zu data bytes but %s %s needs %llu", size - info->data_offset,
                        descr_of[info->dtype], st_shape_str(info->ndim, info->shape, s, sizeof s),
                        (unsigned long long)bytes);

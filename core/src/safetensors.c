@@ -116,14 +116,19 @@ static st_status parse_entry(const st_json *v, const char *name, uint64_t data_s
     if (e->end > data_size)
         return st_fail(ST_EFORMAT, "tensor '%s': data_offsets [%llu, %llu] reach past the data block of %llu bytes", name,
                        (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
-    /* Byte count of the shape, with overflow treated as "too many". */
-    uint64_t bytes = dtype_sizes[e->dtype];
+    /* The same size limit as st_tensor_new, so every valid entry loads
+     * (zero-sized dimensions included: [2^62, 2^62, 0] is refused too). */
+    char s[160];
+    int64_t nonzero = 1, numel = 1;
     for (int i = 0; i < e->ndim; i++) {
-        uint64_t d = (uint64_t)e->shape[i];
-        bytes = d && bytes > UINT64_MAX / d ? UINT64_MAX : bytes * d;
+        int64_t d = e->shape[i];
+        if (d > 0 && nonzero > INT64_MAX / 16 / d)
+            return st_fail(ST_ESHAPE, "tensor '%s': shape %s is too large", name, st_shape_str(e->ndim, e->shape, s, sizeof s));
+        nonzero *= d ? d : 1;
+        numel *= d;
     }
+    uint64_t bytes = (uint64_t)numel * dtype_sizes[e->dtype];
     if (bytes != e->end - e->begin) {
-        char s[160];
         return st_fail(ST_EFORMAT, "tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but %s %s needs %llu", name,
                        (unsigned long long)e->begin, (unsigned long long)e->end,
                        (unsigned long long)(e->end - e->begin), dtype_names[e->dtype],

@@ -266,8 +266,12 @@ static void test_header_dict_is_parsed_strictly(void)
         {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,)}", 12, ST_EDTYPE, "structured dtypes"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,)}", 8, ST_EFORMAT, "file has 8 data bytes but <f4 [3] needs 12"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,)}", 16, ST_EFORMAT, "file has 16 data bytes but <f4 [3] needs 12"},
-        {"{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4)}", 0, ST_EFORMAT,
-         "needs 18446744073709551615"},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4)}", 0, ST_ESHAPE,
+         "shape [4611686018427387904,4] is too large"},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4, 0)}", 0, ST_ESHAPE, "too large"},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4611686018427387904)}", 0, ST_ESHAPE, "too large"},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (536870912, 536870912)}", 0, ST_EFORMAT,
+         "needs 2305843009213693952"},
     };
     uint8_t data[32] = {0}, buf[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -297,7 +297,11 @@ static void test_validation_rules(void)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, ST_EFORMAT,
          "data_offsets [0, 8] hold 8 bytes but F32 [3] needs 12"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4611686018427387904],\"data_offsets\":[0,0]}}", 0,
-         ST_EFORMAT, "hold 0 bytes but F32 [4611686018427387904,4611686018427387904] needs 18446744073709551615"},
+         ST_ESHAPE, "tensor 'a': shape [4611686018427387904,4611686018427387904] is too large"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4611686018427387904,0],\"data_offsets\":[0,0]}}", 0,
+         ST_ESHAPE, "is too large"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[536870912,536870912],\"data_offsets\":[0,0]}}", 0,
+         ST_EFORMAT, "hold 0 bytes but F32 [536870912,536870912] needs 1152921504606846976"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
          "\"data_offsets\":[4,12]}}",
          12, ST_EFORMAT, "tensors 'a' [0, 8) and 'b' [4, 12) overlap"},

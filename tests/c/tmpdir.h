@@ -1,9 +1,13 @@
 /* Scratch directories for the file-format tests: created under $TMPDIR
  * (or /tmp), listed to prove no temporary files are left behind, and
- * removed with their contents at the end of a test. (mkdtemp needs the
- * POSIX feature macros that tests/CMakeLists.txt defines for every test.) */
+ * removed with their contents at the end of a test. Include it before any
+ * system header: mkdtemp and dirent need POSIX.1-2008. */
 #ifndef STRATA_TESTS_TMPDIR_H
 #define STRATA_TESTS_TMPDIR_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 
 #include <dirent.h>
 #include <stdio.h>

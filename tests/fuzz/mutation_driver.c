@@ -6,7 +6,8 @@
  * It loads every regular file of the corpus directories as a seed, runs
  * each seed once, then runs a deterministic mutation loop (bit flips,
  * interesting bytes, truncation, insertion, erasure, duplication, splicing,
- * little-endian length-field and decimal-number tweaks) calling
+ * little-endian length-field and decimal-number tweaks, and length fields
+ * that follow a size change) calling
  * LLVMFuzzerTestOneInput until the time or run budget ends, and prints a
  * one-line summary. Every input is passed in an exactly-sized heap copy so
  * AddressSanitizer catches reads past its end. There is no coverage
@@ -16,8 +17,8 @@
  * to ./crash-input-<run> before the process dies, so it can be replayed:
  *     fuzz_json crash-input-1234
  * (a file argument with -runs=0 just runs that file). */
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE /* strdup, dirent; the fuzz build defines no feature macros */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* strdup, dirent, clock_gettime */
 #endif
 #include <dirent.h>
 #include <fcntl.h>
@@ -150,7 +151,8 @@ static size_t below(uint64_t *s, size_t n) { return n ? (size_t)(next_rand(s) % 
 static const uint8_t interesting_bytes[] = {0,   1,   0x7f, 0x80, 0xff, '0', '9', '"',  '\\', '{', '}', '[',
                                             ']', ',', ':',  '-',  'e',  '.', ' ', '\'', '(',  ')', 'u', 0x93};
 static const char *const interesting_numbers[] = {"0",  "1", "-1", "2", "7", "8", "4294967296", "18446744073709551615",
-                                                  "9223372036854775807", "1e308", "99999999999999999999", "-0",
+                                                  "9223372036854775807", "4611686018427387904", "576460752303423488", "1e308",
+                                                  "99999999999999999999", "-0",
                                                   "1.5", "65535", "100000001"};
 
 /* Replaces bytes [at, at+old_len) of buf (size *n, capacity cap) with
@@ -247,6 +249,21 @@ static void mutate(uint8_t *buf, size_t *n, size_t cap, const blob_list *seeds, 
     }
 }
 
+/* After mutations changed the size by delta, adds delta to a little-endian
+ * length field at a likely place (safetensors: 8 bytes at 0; npy: 2 or 4
+ * bytes at 8), so an edit inside a header keeps the header length right
+ * and reaches the checks behind it. */
+static void follow_length(uint8_t *buf, size_t n, int64_t delta, uint64_t *rng)
+{
+    static const size_t offsets[] = {0, 8, 8}, widths[] = {8, 2, 4};
+    size_t which = below(rng, 3), at = offsets[which], w = widths[which];
+    if (at + w > n) return;
+    uint64_t v = 0;
+    for (size_t i = 0; i < w; i++) v |= (uint64_t)buf[at + i] << (8 * i);
+    v += (uint64_t)delta;
+    for (size_t i = 0; i < w; i++) buf[at + i] = (uint8_t)(v >> (8 * i));
+}
+
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -313,6 +330,7 @@ int main(int argc, char **argv)
         size_t n = base->size < max_len ? base->size : max_len;
         memcpy(buf, base->data, n);
         for (size_t k = 1 + below(&rng, 4); k > 0; k--) mutate(buf, &n, max_len, &seeds, &rng);
+        if (n != base->size && below(&rng, 2)) follow_length(buf, n, (int64_t)n - (int64_t)base->size, &rng);
         run_one(buf, n);
         if (below(&rng, 16) == 0) {
             if (pool.n < 64) {
