@@ -6,9 +6,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-#define KNN_TRAIN_BLOCK 2048
-#define KNN_QUERY_BLOCK 256
+#define KNN_TRAIN_BLOCK 1024
+#define KNN_QUERY_BLOCK 128
 
 st_knn_options st_knn_defaults(int64_t k)
 {
@@ -27,7 +30,9 @@ st_status st_rows_expect(const st_tensor *t, const char *what, int64_t rows, int
     return ST_OK;
 }
 
-bool st_sqnorm_rows(int64_t m, int64_t d, const float *a, int64_t lda, float *norms, int64_t *bad_row)
+/* Squared norms of m rows of length d (row stride lda), accumulated in
+ * double. Returns false at the first non-finite one (its row in *bad). */
+static bool sqnorm_rows(int64_t m, int64_t d, const float *a, int64_t lda, float *norms, int64_t *bad)
 {
     for (int64_t i = 0; i < m; i++) {
         const float *r = a + i * lda;
@@ -35,25 +40,40 @@ bool st_sqnorm_rows(int64_t m, int64_t d, const float *a, int64_t lda, float *no
         for (int64_t j = 0; j < d; j++) s += (double)r[j] * r[j];
         norms[i] = (float)s;
         if (!isfinite(norms[i])) {
-            if (bad_row) *bad_row = i;
+            *bad = i;
             return false;
         }
     }
     return true;
 }
 
-void st_sqdist_rows(int64_t m, int64_t n, int64_t d, const float *a, int64_t lda, const float *an,
-                    const float *b, int64_t ldb, const float *bn, float *out)
+/* out[j] = qn + tn[j]: the norm terms, which the GEMM then completes
+ * (beta = 1) into squared distances. */
+static void norm_terms(int64_t n, float qn, const float *restrict tn, float *restrict out)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)d, -2.0f, a, (int)lda, b, (int)ldb,
-                0.0f, out, (int)n);
-    for (int64_t i = 0; i < m; i++) {
-        float *o = out + i * n;
-        float ai = an[i];
-        for (int64_t j = 0; j < n; j++) {
-            float v = o[j] + ai + bn[j];
-            o[j] = v > 0.0f ? v : 0.0f;
-        }
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int u = 0; u < 4; u++) out[j + u] = qn + tn[j + u];
+    for (; j < n; j++) out[j] = qn + tn[j];
+}
+
+/* acc[j] (first: =, else: +=) w * sqrt(max(d2[j], 0)) over n squared
+ * distances. sqrtf is not vectorised by compilers under C's errno rules,
+ * so the SSE2 path uses sqrtps, which rounds exactly as sqrtf does; the
+ * results are the same bit for bit on both paths. */
+static void add_weighted_dist(int64_t n, const float *restrict d2, float w, bool first, float *restrict acc)
+{
+    int64_t j = 0;
+#if defined(__SSE2__)
+    __m128 vw = _mm_set1_ps(w), zero = _mm_setzero_ps();
+    for (; j + 4 <= n; j += 4) {
+        __m128 t = _mm_mul_ps(vw, _mm_sqrt_ps(_mm_max_ps(_mm_loadu_ps(d2 + j), zero)));
+        _mm_storeu_ps(acc + j, first ? t : _mm_add_ps(_mm_loadu_ps(acc + j), t));
+    }
+#endif
+    for (; j < n; j++) {
+        float t = w * sqrtf(d2[j] > 0.0f ? d2[j] : 0.0f);
+        acc[j] = first ? t : acc[j] + t;
     }
 }
 
@@ -211,25 +231,20 @@ static st_status work_alloc(knn_work *w, int L, const double *weights, int64_t Q
 }
 
 /* Weighted distances of queries [q0, q0+qb) to training rows [j0, j0+nb)
- * into w->acc ([qb][nb]). */
+ * into w->acc ([qb][nb]): per layer the norm terms, one GEMM adding
+ * -2 q.x to them, then the clamp/sqrt/weight pass. */
 static void block_distances(knn_work *w, const st_tensor *const *qs, const st_tensor *const *ts, int64_t Q,
                             int64_t q0, int64_t qb, int64_t j0, int64_t nb, int64_t TB)
 {
-    int64_t n = qb * nb;
     for (int a = 0; a < w->n_active; a++) {
         const st_tensor *q = qs[w->layer[a]], *t = ts[w->layer[a]];
-        float *dst = a == 0 ? w->acc : w->dots;
-        st_sqdist_rows(qb, nb, q->shape[1], st_f32(q) + q0 * q->stride[0], st_rows_ld(q),
-                       w->qnorm + (int64_t)a * Q + q0, st_f32(t) + j0 * t->stride[0], st_rows_ld(t),
-                       w->tnorm + (int64_t)a * TB, dst);
-        float wt = w->weight[a];
-        float *acc = w->acc;
-        if (a == 0) {
-            for (int64_t i = 0; i < n; i++) acc[i] = wt * sqrtf(acc[i]);
-        } else {
-            const float *dots = w->dots;
-            for (int64_t i = 0; i < n; i++) acc[i] += wt * sqrtf(dots[i]);
-        }
+        const float *qn = w->qnorm + (int64_t)a * Q + q0, *tn = w->tnorm + (int64_t)a * TB;
+        for (int64_t r = 0; r < qb; r++) norm_terms(nb, qn[r], tn, w->dots + r * nb);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qb, (int)nb, (int)q->shape[1], -2.0f,
+                    st_f32(q) + q0 * q->stride[0], (int)st_rows_ld(q), st_f32(t) + j0 * t->stride[0],
+                    (int)st_rows_ld(t), 1.0f, w->dots, (int)nb);
+        for (int64_t r = 0; r < qb; r++)
+            add_weighted_dist(nb, w->dots + r * nb, w->weight[a], a == 0, w->acc + r * nb);
     }
 }
 
@@ -245,19 +260,28 @@ static void block_offer(knn_work *w, const st_knn_options *opt, int64_t kk, int6
         int64_t *hi = w->hi + q * kk;
         int64_t n = w->hn[q];
         int64_t want = filter ? label_at(opt->query_labels, q) : 0;
-        for (int64_t j = 0; j < nb; j++) {
-            float d = row[j];
-            /* Candidates arrive in increasing index order, so one that ties
-             * the current worst ranks after it and is rejected. */
-            if (n == kk && !(d < hd[0])) continue;
-            if (filter && label_at(opt->train_labels, j0 + j) != want) continue;
-            if (n < kk) {
-                if (isnan(d)) continue; /* only from overflowing data; never kept */
-                heap_push(hd, hi, n++, d, j0 + j);
-            } else {
-                hd[0] = d;
-                hi[0] = j0 + j;
-                sift_down(hd, hi, n, 0);
+        /* Candidates arrive in increasing index order, so one that ties the
+         * current worst ranks after it: only d < worst gets in. Non-finite
+         * distances (only from overflowing data) are never kept. */
+        float worst = n == kk ? hd[0] : INFINITY;
+        for (int64_t j4 = 0; j4 < nb; j4 += 4) {
+            int64_t end = j4 + 4 < nb ? j4 + 4 : nb;
+            /* Most rows are rejected: test four at once, without branches. */
+            if (end - j4 == 4 &&
+                !((row[j4] < worst) | (row[j4 + 1] < worst) | (row[j4 + 2] < worst) | (row[j4 + 3] < worst)))
+                continue;
+            for (int64_t j = j4; j < end; j++) {
+                float d = row[j];
+                if (!(d < worst)) continue;
+                if (filter && label_at(opt->train_labels, j0 + j) != want) continue;
+                if (n < kk) {
+                    heap_push(hd, hi, n++, d, j0 + j);
+                } else {
+                    hd[0] = d;
+                    hi[0] = j0 + j;
+                    sift_down(hd, hi, n, 0);
+                }
+                if (n == kk) worst = hd[0];
             }
         }
         w->hn[q] = n;
@@ -316,7 +340,7 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries, const st_
     for (int a = 0; s == ST_OK && a < w.n_active; a++) {
         const st_tensor *q = queries[w.layer[a]];
         int64_t bad;
-        if (!st_sqnorm_rows(Q, q->shape[1], st_f32(q), st_rows_ld(q), w.qnorm + (int64_t)a * Q, &bad))
+        if (!sqnorm_rows(Q, q->shape[1], st_f32(q), st_rows_ld(q), w.qnorm + (int64_t)a * Q, &bad))
             s = st_fail(ST_ENUMERIC, "knn: layer %d of %d: query row %lld (counted from 0) is not finite",
                         w.layer[a] + 1, n_layers, (long long)bad);
     }
@@ -325,7 +349,7 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries, const st_
         for (int a = 0; s == ST_OK && a < w.n_active; a++) {
             const st_tensor *t = train[w.layer[a]];
             int64_t bad;
-            if (!st_sqnorm_rows(nb, t->shape[1], st_f32(t) + j0 * t->stride[0], st_rows_ld(t),
+            if (!sqnorm_rows(nb, t->shape[1], st_f32(t) + j0 * t->stride[0], st_rows_ld(t),
                                 w.tnorm + (int64_t)a * TB, &bad))
                 s = st_fail(ST_ENUMERIC, "knn: layer %d of %d: training row %lld (counted from 0) is not finite",
                             w.layer[a] + 1, n_layers, (long long)(j0 + bad));

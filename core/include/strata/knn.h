@@ -19,11 +19,16 @@
  * sum, then a bounded max-heap per query keeps the best k. Memory is
  * O(Q * (k + L) + query_block * train_block), independent of N: the
  * full Q x N matrix never exists. Training data are read exactly once,
- * so a memory-mapped training array streams from disk. */
+ * so a memory-mapped training array streams from disk.
+ *
+ * Arithmetic is float32 (the GEMM form of the squared distance, then
+ * sqrt, weight and sum in layer order), so distances carry float rounding
+ * and "ties" are exact ties of these computed values; two rows whose true
+ * distances differ by less than the rounding may come out in either
+ * order. */
 #ifndef STRATA_KNN_H
 #define STRATA_KNN_H
 
-#include <stdbool.h>
 #include <stdint.h>
 #include "strata/status.h"
 #include "strata/tensor.h"
@@ -42,8 +47,8 @@ typedef struct st_knn_options {
      * i32 tensors, [Q] and [N]. */
     const st_tensor *query_labels;
     const st_tensor *train_labels;
-    int64_t train_block;           /* training rows per block; 0 = 2048 */
-    int64_t query_block;           /* queries per GEMM; 0 = 256 */
+    int64_t train_block;           /* training rows per block; 0 = 1024 */
+    int64_t query_block;           /* queries per GEMM; 0 = 128 */
 } st_knn_options;
 
 /* Defaults for k neighbours: all weights 1, no filter, default blocks. */
@@ -60,7 +65,7 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries,
                         const st_tensor *const *train, const st_knn_options *opt,
                         st_tensor **indices, st_tensor **distances);
 
-/* ---- the distance kernel, shared with k-means ---- */
+/* ---- helpers shared with k-means ---- */
 
 /* Checks that t is a 2-d f32 matrix [rows, cols] (-1 matches any size)
  * whose rows are each contiguous and do not overlap (any row stride >=
@@ -68,19 +73,6 @@ st_status st_knn_search(int n_layers, const st_tensor *const *queries,
 st_status st_rows_expect(const st_tensor *t, const char *what, int64_t rows, int64_t cols);
 /* The row stride to give BLAS (a one-row matrix may have any stride). */
 static inline int64_t st_rows_ld(const st_tensor *t) { return t->shape[0] > 1 ? t->stride[0] : t->shape[1]; }
-
-/* Squared norms of m rows of length d (row stride lda), computed in
- * double and stored as float. Returns false if any is not finite (then
- * *bad_row, if not NULL, is the first such row). */
-bool st_sqnorm_rows(int64_t m, int64_t d, const float *a, int64_t lda, float *norms,
-                    int64_t *bad_row);
-
-/* out[i * n + j] = max(an[i] + bn[j] - 2 a_i . b_j, 0) for the rows of
- * a ([m, d], row stride lda) and b ([n, d], row stride ldb), with their
- * squared norms an and bn: one GEMM plus one pass. Sizes must fit in an
- * int (callers block their loops). */
-void st_sqdist_rows(int64_t m, int64_t n, int64_t d, const float *a, int64_t lda,
-                    const float *an, const float *b, int64_t ldb, const float *bn, float *out);
 
 #ifdef __cplusplus
 }
