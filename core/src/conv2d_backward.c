@@ -14,14 +14,16 @@
  * compared with one batch-wide GEMM). The adjoint is computed without
  * col2im, by splitting the output into its stride phases: output rows
  * y = a*s + p only receive taps kh = r + j*s (r = (p + pad) mod s), so
- * each phase is an ordinary stride-1 correlation of v with a sub-kernel,
- * one GEMM with inner dimension (taps of the phase)*C_out instead of a
- * GEMM with inner dimension C_out followed by a scatter-add. When the
- * workspace is too small for that (tiny batches with many channels), the
+ * each phase is an ordinary stride-1 convolution of v with a sub-kernel
+ * (st_conv2d_forward, with whatever fast path it has), written to the
+ * phase grid and scattered into place, instead of a GEMM with inner
+ * dimension C_out followed by a scatter-add. When the workspace is too
+ * small for that (tiny batches with many channels), the
  * adjoint falls back to the plain GEMM + col2im form. */
 #include "strata/conv.h"
 
 #include <cblas.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* Target size of one chunk's im2col matrix (floats): about 640 KB. */
@@ -121,79 +123,81 @@ static phase_dim phase_of(int p, int s, int pad, int k, int n_out)
     return d;
 }
 
-/* Floats of workspace the phase form needs for `images` images. */
-static size_t phase_need(const st_conv2d_geom *g, int images)
+/* Phase (py, px) as a stride-1 convolution of the source (g's output
+ * space) onto the phase grid, with the sub-kernel's taps in reverse
+ * order: output a reads source rows a - pad .. a - pad + taps - 1 =
+ * a + q - (taps - 1) .. a + q. False when the phase is empty or has no
+ * taps; *ok becomes false when its front padding would be negative. */
+static bool phase_geom(const st_conv2d_geom *g, int py, int px, int batch, st_conv2d_geom *pg, bool *ok)
 {
-    const int sh = g->stride_h, sw = g->stride_w;
-    size_t rows = (size_t)((g->in_h + sh - 1) / sh) * ((g->in_w + sw - 1) / sw) * images;
-    size_t taps = (size_t)((g->k_h + sh - 1) / sh) * ((g->k_w + sw - 1) / sw);
-    return (size_t)g->k_h * g->k_w * g->in_c * g->out_c + rows * (taps * g->out_c + g->in_c);
+    const phase_dim dh = phase_of(py, g->stride_h, g->pad_top, g->k_h, g->in_h);
+    const phase_dim dw = phase_of(px, g->stride_w, g->pad_left, g->k_w, g->in_w);
+    if (!dh.count || !dw.count || !dh.taps || !dw.taps) return false;
+    *pg = (st_conv2d_geom){batch,    g->out_h, g->out_w, g->out_c, dh.count,           dw.count,           g->in_c,
+                           dh.taps,  dw.taps,  1,        1,        dh.taps - 1 - dh.q, dw.taps - 1 - dw.q};
+    if (pg->pad_top < 0 || pg->pad_left < 0) *ok = false;
+    return true;
 }
 
-/* dst [N, in_h, in_w, in_c] = adjoint(src [N, out_h, out_w, out_c]) + b. */
+/* Whether every phase's convolution fits the workspace for `images`
+ * images: sub-kernel + phase output + the convolution's own workspace. */
+static bool phases_fit(const st_conv2d_geom *g, int images, size_t have)
+{
+    bool ok = true;
+    for (int py = 0; py < g->stride_h; py++)
+        for (int px = 0; px < g->stride_w; px++) {
+            st_conv2d_geom pg;
+            if (!phase_geom(g, py, px, images, &pg, &ok)) continue;
+            size_t need = (size_t)pg.k_h * pg.k_w * pg.in_c * pg.out_c +
+                          (size_t)images * pg.out_h * pg.out_w * pg.out_c + st_conv2d_workspace_floats(&pg);
+            if (need > have) ok = false;
+        }
+    return ok;
+}
+
+/* dst [N, in_h, in_w, in_c] = adjoint(src [N, out_h, out_w, out_c]) + b,
+ * phase by phase, each a forward convolution over chunks of images. */
 static void adjoint_phases(const st_conv2d_geom *g, const float *src, const float *w, const float *b, float *dst,
                            float *ws, int chunk)
 {
     const int sh = g->stride_h, sw = g->stride_w;
     const size_t cs = (size_t)g->out_c, cd = (size_t)g->in_c;
-    float *wp = ws, *col = ws + (size_t)g->k_h * g->k_w * cs * cd;
     for (int py = 0; py < sh; py++)
         for (int px = 0; px < sw; px++) {
             const phase_dim dh = phase_of(py, sh, g->pad_top, g->k_h, g->in_h);
             const phase_dim dw = phase_of(px, sw, g->pad_left, g->k_w, g->in_w);
-            if (!dh.count || !dw.count) continue;
-            const int kp = dh.taps * dw.taps * (int)cs, rows_img = dh.count * dw.count;
-            /* Sub-kernel [(jh, u, c_out), c_in] = w[r + jh*s, r + jw*s, c_in, c_out]
-             * with u = taps-1-jw, so that a row of col reads its sources in
-             * ascending order (one run per kernel row inside the image). */
-            for (int jh = 0; jh < dh.taps; jh++)
-                for (int jw = 0; jw < dw.taps; jw++) {
-                    const float *wt = w + ((size_t)(dh.r + jh * sh) * g->k_w + (dw.r + jw * sw)) * cd * cs;
-                    float *dstw = wp + ((size_t)jh * dw.taps + (dw.taps - 1 - jw)) * cs * cd;
-                    for (size_t i = 0; i < cd; i++)
-                        for (size_t o = 0; o < cs; o++) dstw[o * cd + i] = wt[i * cs + o];
-                }
+            bool ok = true;
+            st_conv2d_geom pg;
+            const bool has_taps = phase_geom(g, py, px, chunk, &pg, &ok);
+            float *wp = ws, *out = NULL, *cws = NULL;
+            if (has_taps) {
+                /* HWIO sub-kernel: wp[v, u, c_out, c_in] = w[r + (taps-1-v) s, ..., c_in, c_out]. */
+                for (int v = 0; v < dh.taps; v++)
+                    for (int u = 0; u < dw.taps; u++) {
+                        const int kh = dh.r + (dh.taps - 1 - v) * sh, kw = dw.r + (dw.taps - 1 - u) * sw;
+                        const float *wt = w + ((size_t)kh * g->k_w + kw) * cd * cs;
+                        float *dstw = wp + ((size_t)v * dw.taps + u) * cs * cd;
+                        for (size_t i = 0; i < cd; i++)
+                            for (size_t o = 0; o < cs; o++) dstw[o * cd + i] = wt[i * cs + o];
+                    }
+                out = wp + (size_t)dh.taps * dw.taps * cs * cd;
+                cws = out + (size_t)chunk * dh.count * dw.count * cd;
+            }
             for (int n0 = 0; n0 < g->batch; n0 += chunk) {
                 const int images = g->batch - n0 < chunk ? g->batch - n0 : chunk;
-                const size_t rows = (size_t)images * rows_img;
-                float *out = col + rows * (size_t)kp;
-                if (kp) {
-                    float *c = col;
-                    for (int n = n0; n < n0 + images; n++) {
-                        const float *img = src + (size_t)n * out_image(g);
-                        for (int a = 0; a < dh.count; a++)
-                            for (int bb = 0; bb < dw.count; bb++) {
-                                const int sx0 = bb + dw.q - (dw.taps - 1); /* source of u = 0 */
-                                const int inside = sx0 >= 0 && sx0 + dw.taps <= g->out_w;
-                                for (int jh = 0; jh < dh.taps; jh++) {
-                                    const int sy = a + dh.q - jh;
-                                    if (inside && sy >= 0 && sy < g->out_h) {
-                                        memcpy(c, img + ((size_t)sy * g->out_w + sx0) * cs,
-                                               cs * (size_t)dw.taps * sizeof *c);
-                                        c += cs * (size_t)dw.taps;
-                                        continue;
-                                    }
-                                    for (int u = 0; u < dw.taps; u++, c += cs) {
-                                        const int sx = sx0 + u;
-                                        if (sy < 0 || sy >= g->out_h || sx < 0 || sx >= g->out_w)
-                                            memset(c, 0, cs * sizeof *c);
-                                        else
-                                            memcpy(c, img + ((size_t)sy * g->out_w + sx) * cs, cs * sizeof *c);
-                                    }
-                                }
-                            }
-                    }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cd, kp, 1.0f, col, kp,
-                                wp, (int)cd, 0.0f, out, (int)cd);
+                if (has_taps) {
+                    pg.batch = images;
+                    st_conv2d_forward(&pg, src + (size_t)n0 * out_image(g), wp, NULL, out, cws);
                 }
-                /* Scatter the phase rows into place, adding the bias. */
+                /* Scatter the phase grid into place, adding the bias. */
                 const float *o = out;
                 for (int n = n0; n < n0 + images; n++)
                     for (int a = 0; a < dh.count; a++)
-                        for (int bb = 0; bb < dw.count; bb++, o += cd) {
+                        for (int bb = 0; bb < dw.count; bb++) {
                             float *d = dst + (size_t)n * in_image(g) +
                                        ((size_t)(a * sh + py) * g->in_w + (size_t)(bb * sw + px)) * cd;
-                            for (size_t i = 0; i < cd; i++) d[i] = (kp ? o[i] : 0.0f) + (b ? b[i] : 0.0f);
+                            for (size_t i = 0; i < cd; i++) d[i] = (o ? o[i] : 0.0f) + (b ? b[i] : 0.0f);
+                            if (o) o += cd;
                         }
             }
         }
@@ -208,8 +212,8 @@ static void adjoint(const st_conv2d_geom *g, const float *src, const float *w, c
     } else {
         const size_t have = st_conv2d_workspace_floats(g);
         int chunk = chunk_images(g);
-        while (chunk > 1 && phase_need(g, chunk) > have) chunk /= 2;
-        if (phase_need(g, chunk) <= have) {
+        while (chunk > 1 && !phases_fit(g, chunk, have)) chunk /= 2;
+        if (phases_fit(g, chunk, have)) {
             adjoint_phases(g, src, w, b, dst, ws, chunk);
             return;
         }
@@ -235,11 +239,9 @@ static void channel_sums(size_t rows, int c, const float *d, float *db)
     }
 }
 
-/* Over chunks of images: col = im2col(a); dw (+)= col^T e [K, C_out] and,
- * when f is wanted, f = col W [rows, C_out]. a lives in the input space
- * of g, e and f in its output space. */
-static void im2col_gemms(const st_conv2d_geom *g, const float *a, const float *e, const float *w, float *dw,
-                         float *f, float *ws)
+/* dw = im2col(a)^T e [K, C_out] over chunks of images; a lives in the
+ * input space of g, e in its output space. */
+static void weight_grad(const st_conv2d_geom *g, const float *a, const float *e, float *dw, float *ws)
 {
     const int k = g->k_h * g->k_w * g->in_c, n = g->out_c, rows_img = g->out_h * g->out_w;
     const int pointwise = is_pointwise(g), chunk = pointwise ? g->batch : chunk_images(g);
@@ -250,13 +252,19 @@ static void im2col_gemms(const st_conv2d_geom *g, const float *a, const float *e
             im2col(g, images, col, ws);
             col = ws;
         }
-        const size_t out_off = (size_t)n0 * out_image(g);
-        if (dw)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, rows, 1.0f, col, k, e + out_off, n,
-                        n0 ? 1.0f : 0.0f, dw, n);
-        if (f)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1.0f, col, k, w, n, 0.0f,
-                        f + out_off, n);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, rows, 1.0f, col, k, e + (size_t)n0 * out_image(g),
+                    n, n0 ? 1.0f : 0.0f, dw, n);
+    }
+}
+
+/* The forward convolution over cache-sized chunks of images. */
+static void forward_chunked(const st_conv2d_geom *g, const float *x, const float *w, float *y, float *ws)
+{
+    const int chunk = chunk_images(g);
+    for (int n0 = 0; n0 < g->batch; n0 += chunk) {
+        st_conv2d_geom c = *g;
+        c.batch = g->batch - n0 < chunk ? g->batch - n0 : chunk;
+        st_conv2d_forward(&c, x + (size_t)n0 * in_image(g), w, NULL, y + (size_t)n0 * out_image(g), ws);
     }
 }
 
@@ -264,7 +272,7 @@ void st_conv2d_backward(const st_conv2d_geom *g, const float *x, const float *w,
                         float *dw, float *db, float *workspace)
 {
     if (db) channel_sums((size_t)g->batch * g->out_h * g->out_w, g->out_c, dy, db);
-    if (dw) im2col_gemms(g, x, dy, NULL, dw, NULL, workspace);
+    if (dw) weight_grad(g, x, dy, dw, workspace);
     if (dx) adjoint(g, dy, w, NULL, dx, workspace);
 }
 
@@ -278,5 +286,6 @@ void st_conv2d_transpose_backward(const st_conv2d_geom *g, const float *x, const
                                   float *dx, float *dw, float *db, float *workspace)
 {
     if (db) channel_sums((size_t)g->batch * g->in_h * g->in_w, g->in_c, dy, db);
-    if (dw || dx) im2col_gemms(g, dy, x, w, dw, dx, workspace);
+    if (dw) weight_grad(g, dy, x, dw, workspace);
+    if (dx) forward_chunked(g, dy, w, dx, workspace);
 }

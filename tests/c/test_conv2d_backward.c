@@ -110,6 +110,10 @@ static void test_conv_backward_matches_naive(void)
     /* One image, few input channels: dx takes the GEMM + col2im fallback. */
     CHECK_OK(st_conv2d_geom_same(&g, 1, 6, 6, 1, 8, 5, 5, 2));
     check_conv_backward(&g, &r);
+    /* Padding beyond the kernel's reach: a stride phase would need a
+     * negative front padding, so dx takes the col2im form. */
+    CHECK_OK(st_conv2d_geom_explicit(&g, 2, 5, 5, 2, 3, 3, 3, 2, 3));
+    check_conv_backward(&g, &r);
     /* Many images: the chunked GEMMs run over several chunks. */
     CHECK_OK(st_conv2d_geom_same(&g, 40, 12, 12, 8, 8, 5, 5, 2));
     check_conv_backward(&g, &r);
