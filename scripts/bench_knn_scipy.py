@@ -35,7 +35,9 @@ def timing(directory, q, n, layers, d, k):
     ts = [np.fromfile("%s/train_%d.f32" % (directory, l), dtype="<f4").reshape(n, d) for l in range(layers)]
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    dist = sum((l + 1) * cdist(qs[l], ts[l]) for l in range(layers))
+    # as the reference: every layer's full distance matrix, then the weighted sum
+    per_layer = [cdist(qs[l], ts[l]) for l in range(layers)]
+    dist = sum((l + 1) * d for l, d in enumerate(per_layer))
     idx = np.argsort(dist, axis=-1)[:, :k]
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
