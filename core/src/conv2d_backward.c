@@ -196,7 +196,12 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
                         for (int bb = 0; bb < dw.count; bb++) {
                             float *d = dst + (size_t)n * in_image(g) +
                                        ((size_t)(a * sh + py) * g->in_w + (size_t)(bb * sw + px)) * cd;
-                            for (size_t i = 0; i < cd; i++) d[i] = (o ? o[i] : 0.0f) + (b ? b[i] : 0.0f);
+                            if (!o)
+                                for (size_t i = 0; i < cd; i++) d[i] = b ? b[i] : 0.0f;
+                            else if (b)
+                                for (size_t i = 0; i < cd; i++) d[i] = o[i] + b[i];
+                            else
+                                memcpy(d, o, cd * sizeof *d);
                             if (o) o += cd;
                         }
             }
