@@ -61,6 +61,10 @@ static void test_explicit_geometries_match_naive_loop(void)
     struct { int batch, h, w, cin, cout, k, stride, pad; } cases[] = {
         {2, 7, 5, 3, 4, 3, 1, 1},  {3, 8, 8, 5, 6, 3, 2, 1}, {1, 9, 6, 2, 3, 5, 2, 2}, {2, 6, 6, 4, 5, 1, 1, 0},
         {2, 7, 7, 4, 3, 1, 2, 0},  {1, 4, 4, 3, 2, 4, 1, 0}, {2, 3, 3, 1, 1, 3, 1, 2}, {4, 5, 5, 16, 8, 3, 1, 1},
+        /* 16..64 output channels: the direct kernel where the CPU has AVX2 (row
+         * lengths not multiples of its 6-pixel tile, strides, padding) */
+        {2, 7, 9, 3, 16, 3, 1, 1}, {2, 9, 8, 16, 32, 3, 2, 1}, {1, 5, 13, 32, 64, 3, 1, 1}, {2, 6, 6, 8, 16, 1, 2, 0},
+        {1, 4, 4, 5, 48, 3, 1, 2}, {1, 3, 3, 2, 80, 3, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         st_conv2d_geom g;
@@ -79,6 +83,9 @@ static void test_same_geometries_match_naive_loop(void)
         CHECK_OK(st_conv2d_geom_same(&g, 2, sizes[i][0], sizes[i][0] + 1, 3, 4, sizes[i][1], sizes[i][1],
                                      sizes[i][2]));
         check_against_naive(&g, 1, 30 + i);
+        CHECK_OK(st_conv2d_geom_same(&g, 2, sizes[i][0], sizes[i][0] + 1, 5, 32, sizes[i][1], sizes[i][1],
+                                     sizes[i][2]));
+        check_against_naive(&g, 1, 40 + i);
     }
 }
 
