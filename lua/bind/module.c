@@ -19,6 +19,7 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_cluster_search,
     st_lua_register_surrogate,
     st_lua_register_figure,
+    st_lua_register_bundle,
 };
 
 int luaopen_strata_core(lua_State *L)
