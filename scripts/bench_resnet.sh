@@ -14,7 +14,8 @@ batch=256
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for t in 1 2; do
-  OPENBLAS_NUM_THREADS=$t "$build/bin/bench_resnet" "$model" $batch 5 | sed "s/^/threads $t: /"
+  # strata splits the batch over its own threads (its kernels do not use BLAS threads)
+  STRATA_THREADS=$t OPENBLAS_NUM_THREADS=1 "$build/bin/bench_resnet" "$model" $batch 5 | sed "s/^/threads $t: /"
   /usr/bin/python3 - "$model" $batch 5 $t <<'PY'
 # PyTorch peer: the same ResNet-56 as torch.nn modules in eval mode
 # (conv + BatchNorm2d, as users run it), weights from the safetensors file.
@@ -70,7 +71,7 @@ done
 if [ "${3:-}" != "--no-extract" ]; then
   out=$(mktemp -d)
   for t in 1 2; do
-    OPENBLAS_NUM_THREADS=$t /usr/bin/time -f "threads $t: wall %e s, peak RSS %M KB" \
+    STRATA_THREADS=$t OPENBLAS_NUM_THREADS=1 /usr/bin/time -f "threads $t: wall %e s, peak RSS %M KB" \
       "$build/bin/bench_resnet" "$model" --extract "$data/cifar-10-batches-bin" "$out" $batch
   done
   du -sh "$out"

@@ -6,6 +6,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ typedef struct layer {
     int64_t n_wt;
     /* plan */
     int slot, last_use;
+    size_t thread_stride; /* floats between threads' regions; 0: one contiguous batch */
     bool keep;
     float *out;
 } layer;
@@ -52,8 +54,9 @@ struct st_net {
     int plan_batch;
     st_tensor **slots;
     int n_slots;
-    float *ws;
-    size_t ws_cap;
+    float *ws; /* ws_per_thread floats for each thread */
+    size_t ws_cap, ws_per_thread;
+    int threads;
     st_tensor *input; /* view of the last forward's input */
     bool ran;
     /* feeding */
@@ -74,6 +77,7 @@ st_status st_net_new(int in_h, int in_w, int in_c, st_net **out)
     st_net *net = calloc(1, sizeof *net);
     if (!net) return st_fail(ST_ENOMEM, "net: out of memory");
     net->scale = 1.0;
+    net->threads = 1;
     for (int c = 0; c < ST_NET_MAX_CHANNELS; c++) net->std[c] = 1.0f;
     net->layers = calloc(16, sizeof *net->layers);
     if (!net->layers) {
@@ -481,13 +485,19 @@ static st_status plan(st_net *net, int batch)
             layer *src = &net->layers[net->layers[i].in[j]];
             if (src->last_use < i) src->last_use = i;
         }
+    /* With several threads each runs every layer on its own images, so a
+     * buffer shared in time is split into one region per thread. Kept
+     * outputs (taps) hold the whole batch contiguously in a buffer of
+     * their own. */
+    int threads = net->threads < batch ? net->threads : batch, per_thread = (batch + threads - 1) / threads;
     int n_slots = 0;
     size_t ws = 0;
     for (int i = 1; i < n; i++) {
         layer *l = &net->layers[i];
-        int64_t need = layer_floats(l) * batch;
+        bool kept = l->last_use == INT_MAX;
+        int64_t need = layer_floats(l) * (kept ? batch : per_thread);
         int best = -1;
-        for (int s = 0; s < n_slots; s++) {
+        for (int s = 0; s < n_slots && !kept; s++) {
             if (slot_free_after[s] >= i) continue;
             bool fits = slot_need[s] >= need, best_fits = best >= 0 && slot_need[best] >= need;
             if (best < 0 || (fits && (!best_fits || slot_need[s] < slot_need[best])) ||
@@ -499,10 +509,16 @@ static st_status plan(st_net *net, int batch)
         slot_free_after[best] = l->last_use;
         l->slot = best;
         if (l->kind == K_CONV) {
-            size_t need_ws = (size_t)conv_chunk(net, l, batch) * conv_ws_per_image(net, l);
+            size_t need_ws = (size_t)conv_chunk(net, l, per_thread) * conv_ws_per_image(net, l);
             if (need_ws > ws) ws = need_ws;
         }
     }
+    for (int i = 1; i < n; i++) {
+        layer *l = &net->layers[i];
+        l->thread_stride = l->last_use == INT_MAX ? 0 : (size_t)slot_need[l->slot];
+    }
+    for (int k = 0; k < n_slots; k++)
+        if (slot_free_after[k] != INT_MAX) slot_need[k] *= threads; /* a region per thread */
     st_status s = ST_OK;
     if (n_slots > net->n_slots) {
         st_tensor **grown = realloc(net->slots, (size_t)n_slots * sizeof *grown);
@@ -519,11 +535,12 @@ static st_status plan(st_net *net, int batch)
         net->slots[k] = NULL;
         s = st_tensor_new(ST_F32, 1, &slot_need[k], &net->slots[k]);
     }
-    if (s == ST_OK && ws > net->ws_cap) {
+    net->ws_per_thread = ws;
+    if (s == ST_OK && ws * threads > net->ws_cap) {
         free(net->ws);
-        net->ws = malloc(ws * sizeof *net->ws);
-        net->ws_cap = net->ws ? ws : 0;
-        if (!net->ws) s = st_fail(ST_ENOMEM, "net: cannot allocate a %zu-float workspace", ws);
+        net->ws = malloc(ws * threads * sizeof *net->ws);
+        net->ws_cap = net->ws ? ws * threads : 0;
+        if (!net->ws) s = st_fail(ST_ENOMEM, "net: cannot allocate a %zu-float workspace", ws * threads);
     }
     for (int i = 1; s == ST_OK && i < n; i++) net->layers[i].out = st_f32(net->slots[net->layers[i].slot]);
     net->plan_batch = s == ST_OK ? batch : 0;
@@ -539,59 +556,71 @@ static void relu_inplace(float *y, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
-static void run_conv(st_net *net, const layer *l, int batch)
+/* A thread's share of a forward: images n0..n0+batch-1. */
+typedef struct part {
+    const st_net *net;
+    int t, n0, batch;
+    float *ws;
+} part;
+
+/* Output of layer l for image n (of the part p). */
+static float *at(const part *p, const layer *l, int n)
 {
-    const layer *src = &net->layers[l->in[0]];
-    size_t in_sz = (size_t)layer_floats(src), out_sz = (size_t)layer_floats(l);
-    const int chunk = conv_chunk(net, l, batch);
-    for (int n0 = 0; n0 < batch; n0 += chunk) {
-        int nb = batch - n0 < chunk ? batch - n0 : chunk;
+    size_t size = (size_t)layer_floats(l);
+    if (!l->thread_stride) return l->out + (size_t)n * size;
+    return l->out + (size_t)p->t * l->thread_stride + (size_t)(n - p->n0) * size;
+}
+
+static void run_conv(const part *p, const layer *l)
+{
+    const layer *src = &p->net->layers[l->in[0]];
+    const int n0 = p->n0, batch = p->batch, chunk = conv_chunk(p->net, l, batch);
+    for (int k = n0; k < n0 + batch; k += chunk) {
+        int nb = n0 + batch - k < chunk ? n0 + batch - k : chunk;
         st_conv2d_geom g = {nb,     src->h,    src->w,    src->c,    l->h,        l->w,        l->c,
                             l->k_h, l->k_w, l->stride, l->stride, l->pad_top, l->pad_left};
-        float *y = l->out + (size_t)n0 * out_sz;
-        st_conv2d_forward(&g, src->out + (size_t)n0 * in_sz, l->wt, l->bias, y, net->ws);
-        if (l->relu) relu_inplace(y, (size_t)nb * out_sz);
+        st_conv2d_forward(&g, at(p, src, k), l->wt, l->bias, at(p, l, k), p->ws);
+        if (l->relu) relu_inplace(at(p, l, k), (size_t)nb * (size_t)layer_floats(l));
     }
 }
 
-static void run_bn(const layer *l, const float *x, size_t rows)
+static void run_bn(const layer *l, const float *x, float *y, size_t rows)
 {
     const int c = l->c;
     for (size_t r = 0; r < rows; r++)
         for (int k = 0; k < c; k++) {
             float v = x[r * c + k] * l->wt[k] + l->bias[k];
-            l->out[r * c + k] = l->relu && v < 0.0f ? 0.0f : v;
+            y[r * c + k] = l->relu && v < 0.0f ? 0.0f : v;
         }
 }
 
-static void run_add(const layer *l, const float *a, const float *b, size_t n)
+static void run_add(const layer *l, const float *a, const float *b, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float v = a[i] + b[i];
-        l->out[i] = l->relu && v < 0.0f ? 0.0f : v;
+        y[i] = l->relu && v < 0.0f ? 0.0f : v;
     }
 }
 
-static void run_shortcut_a(const layer *l, const layer *src, int batch)
+static void run_shortcut_a(const part *p, const layer *l, const layer *src)
 {
     const int pad = (l->c - src->c) / 2;
-    float *y = l->out;
-    for (int n = 0; n < batch; n++)
+    float *y = at(p, l, p->n0);
+    for (int n = p->n0; n < p->n0 + p->batch; n++)
         for (int oy = 0; oy < l->h; oy++)
             for (int ox = 0; ox < l->w; ox++, y += l->c) {
-                const float *x = src->out + (((size_t)n * src->h + (size_t)oy * l->stride) * src->w +
-                                             (size_t)ox * l->stride) * src->c;
+                const float *x = at(p, src, n) + ((size_t)oy * l->stride * src->w + (size_t)ox * l->stride) * src->c;
                 memset(y, 0, (size_t)pad * sizeof *y);
                 memcpy(y + pad, x, (size_t)src->c * sizeof *y);
                 memset(y + pad + src->c, 0, (size_t)(l->c - pad - src->c) * sizeof *y);
             }
 }
 
-static void run_maxpool(const layer *l, const layer *src, int batch)
+static void run_maxpool(const part *p, const layer *l, const layer *src)
 {
-    float *y = l->out;
-    for (int n = 0; n < batch; n++) {
-        const float *img = src->out + (size_t)n * layer_floats(src);
+    float *y = at(p, l, p->n0);
+    for (int n = p->n0; n < p->n0 + p->batch; n++) {
+        const float *img = at(p, src, n);
         for (int oy = 0; oy < l->h; oy++)
             for (int ox = 0; ox < l->w; ox++, y += l->c) {
                 for (int c = 0; c < l->c; c++) y[c] = -FLT_MAX;
@@ -609,12 +638,12 @@ static void run_maxpool(const layer *l, const layer *src, int batch)
     }
 }
 
-static void run_gap(const layer *l, const layer *src, int batch)
+static void run_gap(const part *p, const layer *l, const layer *src)
 {
     const size_t hw = (size_t)src->h * src->w;
-    for (int n = 0; n < batch; n++) {
-        float *y = l->out + (size_t)n * l->c;
-        const float *x = src->out + (size_t)n * hw * l->c;
+    for (int n = p->n0; n < p->n0 + p->batch; n++) {
+        float *y = at(p, l, n);
+        const float *x = at(p, src, n);
         memset(y, 0, (size_t)l->c * sizeof *y);
         for (size_t p = 0; p < hw; p++)
             for (int c = 0; c < l->c; c++) y[c] += x[p * l->c + c];
@@ -622,25 +651,25 @@ static void run_gap(const layer *l, const layer *src, int batch)
     }
 }
 
-static void run_dense(const layer *l, const layer *src, int batch)
+static void run_dense(const part *p, const layer *l, const layer *src)
 {
-    const int in = (int)layer_floats(src), out = l->c;
-    float beta = 0.0f;
+    const int in = (int)layer_floats(src), out = l->c, batch = p->batch;
+    float *y = at(p, l, p->n0), beta = 0.0f;
     if (l->bias) {
-        for (int n = 0; n < batch; n++) memcpy(l->out + (size_t)n * out, l->bias, (size_t)out * sizeof(float));
+        for (int n = 0; n < batch; n++) memcpy(y + (size_t)n * out, l->bias, (size_t)out * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1.0f, src->out, in, l->wt, out, beta,
-                l->out, out);
-    if (l->relu) relu_inplace(l->out, (size_t)batch * out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1.0f, at(p, src, p->n0), in, l->wt, out, beta,
+                y, out);
+    if (l->relu) relu_inplace(y, (size_t)batch * out);
 }
 
-static void run_softmax(const layer *l, const float *x, size_t rows)
+static void run_softmax(const layer *l, const float *x, float *y, size_t rows)
 {
     const int c = l->c;
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
-        float *yr = l->out + r * c;
+        float *yr = y + r * c;
         float m = xr[0];
         for (int k = 1; k < c; k++) m = xr[k] > m ? xr[k] : m;
         double sum = 0;
@@ -649,27 +678,75 @@ static void run_softmax(const layer *l, const float *x, size_t rows)
     }
 }
 
-static void run_layer(st_net *net, const layer *l, int batch)
+/* Runs layer l on the images of part p (every layer treats images
+ * independently, so parts can run in parallel). */
+static void run_layer(const part *p, const layer *l)
 {
-    const layer *src = &net->layers[l->in[0]];
-    size_t n = (size_t)batch * layer_floats(l);
+    const layer *src = &p->net->layers[l->in[0]];
+    const float *x = at(p, src, p->n0);
+    float *y = at(p, l, p->n0);
+    size_t n = (size_t)p->batch * layer_floats(l);
     switch (l->kind) {
-    case K_CONV: run_conv(net, l, batch); break;
-    case K_BN: run_bn(l, src->out, n / l->c); break;
+    case K_CONV: run_conv(p, l); break;
+    case K_BN: run_bn(l, x, y, n / l->c); break;
     case K_RELU:
-        for (size_t i = 0; i < n; i++) l->out[i] = src->out[i] > 0.0f ? src->out[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
-    case K_ADD: run_add(l, src->out, net->layers[l->in[1]].out, n); break;
-    case K_SHORTCUT_A: run_shortcut_a(l, src, batch); break;
-    case K_MAXPOOL: run_maxpool(l, src, batch); break;
-    case K_GAP: run_gap(l, src, batch); break;
-    case K_DENSE: run_dense(l, src, batch); break;
-    case K_SOFTMAX: run_softmax(l, src->out, n / l->c); break;
+    case K_ADD: run_add(l, x, at(p, &p->net->layers[l->in[1]], p->n0), y, n); break;
+    case K_SHORTCUT_A: run_shortcut_a(p, l, src); break;
+    case K_MAXPOOL: run_maxpool(p, l, src); break;
+    case K_GAP: run_gap(p, l, src); break;
+    case K_DENSE: run_dense(p, l, src); break;
+    case K_SOFTMAX: run_softmax(l, x, y, n / l->c); break;
     case K_INPUT: break;
     }
 }
 
 /* ---------------------------------------------------------------- run */
+
+static void *run_part(void *arg)
+{
+    const part *p = arg;
+    for (int i = 1; i < p->net->n; i++) run_layer(p, &p->net->layers[i]);
+    return NULL;
+}
+
+/* Splits the batch into one contiguous range of images per thread; the
+ * calling thread runs the first. A thread that cannot be started leaves
+ * its range to the caller. */
+static void run_all(st_net *net, int batch)
+{
+    int threads = net->threads < batch ? net->threads : batch;
+    part parts[ST_NET_MAX_THREADS] = {{0}};
+    pthread_t ids[ST_NET_MAX_THREADS];
+    bool started[ST_NET_MAX_THREADS] = {false};
+    int per = (batch + threads - 1) / threads;
+    for (int t = 0; t < threads; t++) {
+        int n0 = t * per, nb = batch - n0 < per ? batch - n0 : per;
+        parts[t] = (part){net, t, n0, nb > 0 ? nb : 0, net->ws + (size_t)t * net->ws_per_thread};
+    }
+    for (int t = 1; t < threads; t++)
+        if (parts[t].batch > 0) started[t] = pthread_create(&ids[t], NULL, run_part, &parts[t]) == 0;
+    run_part(&parts[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else if (parts[t].batch > 0) {
+            parts[t].ws = net->ws;
+            run_part(&parts[t]);
+        }
+    }
+}
+
+st_status st_net_set_threads(st_net *net, int threads)
+{
+    if (threads < 1 || threads > ST_NET_MAX_THREADS)
+        return st_fail(ST_EINVAL, "net: %d threads requested (1 to %d)", threads, ST_NET_MAX_THREADS);
+    net->threads = threads;
+    net->plan_batch = 0; /* a workspace per thread */
+    return ST_OK;
+}
+
+int st_net_threads(const st_net *net) { return net->threads; }
 
 st_status st_net_forward(st_net *net, const st_tensor *x, const char *const *taps, int n_taps)
 {
@@ -697,7 +774,7 @@ st_status st_net_forward(st_net *net, const st_tensor *x, const char *const *tap
     net->input = NULL;
     ST_TRY(st_tensor_view(x, &net->input));
     net->layers[0].out = st_f32(x);
-    for (int i = 1; i < net->n; i++) run_layer(net, &net->layers[i], batch);
+    run_all(net, batch);
     net->ran = true;
     return ST_OK;
 }

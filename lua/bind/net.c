@@ -3,7 +3,8 @@
  *   net:forward(x [, {tap, ...}]) -> logits, {tap = tensor, ...} (copies)
  *   net:predict(x) -> i64 class ids
  *   net:taps(), net:summary(), tostring(net), net:input_shape(),
- *   net:class_names(), net:preprocess(u8 images), net:name(), net:free()
+ *   net:class_names(), net:preprocess(u8 images), net:name(), net:set_threads(n),
+ *   net:free()
  * The userdata box is one `st_net *` (data.c reads it the same way for
  * extraction). */
 #include <stdlib.h>
@@ -224,6 +225,17 @@ static int m_preprocess(lua_State *L)
     return 1;
 }
 
+/* net:set_threads(n): images of a batch are split over n threads. */
+static int m_set_threads(lua_State *L)
+{
+    st_net *net = check_net(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 1 && n <= ST_NET_MAX_THREADS, 2, "threads: 1 to 64 expected");
+    ST_LUA_CHECK(L, st_net_set_threads(net, (int)n));
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int m_param_count(lua_State *L)
 {
     lua_pushinteger(L, st_net_param_count(check_net(L, 1)));
@@ -234,7 +246,7 @@ static const luaL_Reg net_methods[] = {
     {"forward", m_forward},         {"predict", m_predict},   {"taps", m_taps},         {"summary", m_summary},
     {"input_shape", m_input_shape}, {"class_names", m_class_names}, {"class_count", m_class_count},
     {"name", m_name},               {"preprocess", m_preprocess},   {"param_count", m_param_count},
-    {"free", m_free},               {NULL, NULL}};
+    {"set_threads", m_set_threads}, {"free", m_free},               {NULL, NULL}};
 
 static const luaL_Reg net_meta[] = {{"__gc", m_free}, {"__close", m_free}, {"__tostring", mm_tostring}, {NULL, NULL}};
 

@@ -3,7 +3,8 @@
  * CIFAR-10 folder. Run by scripts/bench_resnet.sh beside PyTorch.
  *
  *   bench_resnet MODEL.safetensors [batch=256] [repeats=5]
- *   bench_resnet MODEL.safetensors --extract CIFAR_DIR OUT_DIR [batch] [tap ...] */
+ *   bench_resnet MODEL.safetensors --extract CIFAR_DIR OUT_DIR [batch] [tap ...]
+ * STRATA_THREADS sets the net's threads (default 1). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,8 @@ static int throughput(st_net *net, int batch, int repeats)
         double t = now() - t0;
         if (t < best) best = t;
     }
-    printf("strata %s batch %d: %.1f images/s (best of %d: %.3f s), peak RSS %.0f MB\n", st_net_name(net), batch,
-           batch / best, repeats, best, peak_mb());
+    printf("strata %s batch %d, %d threads: %.1f images/s (best of %d: %.3f s), peak RSS %.0f MB\n", st_net_name(net), batch,
+           st_net_threads(net), batch / best, repeats, best, peak_mb());
     st_tensor_free(x);
     return 0;
 }
@@ -70,8 +71,8 @@ static int extract(st_net *net, const char *cifar, const char *out, int batch, c
     double t0 = now();
     if (st_extract_run(net, ds, &o, NULL)) return fail("extract");
     double t = now() - t0;
-    printf("strata extract %lld images, %d taps, batch %d: %.1f s (%.0f images/s), peak RSS %.0f MB\n",
-           (long long)st_dataset_count(ds), n_taps, batch, t, st_dataset_count(ds) / t, peak_mb());
+    printf("strata extract %lld images, %d taps, batch %d, %d threads: %.1f s (%.0f images/s), peak RSS %.0f MB\n",
+           (long long)st_dataset_count(ds), n_taps, batch, st_net_threads(net), t, st_dataset_count(ds) / t, peak_mb());
     st_dataset_free(ds);
     return 0;
 }
@@ -85,6 +86,8 @@ int main(int argc, char **argv)
     }
     st_net *net = NULL;
     if (st_resnet_load(argv[1], &net)) return fail("load");
+    const char *threads = getenv("STRATA_THREADS");
+    if (threads && st_net_set_threads(net, atoi(threads))) return fail("threads");
     int rc;
     if (argc >= 5 && strcmp(argv[2], "--extract") == 0) {
         static const char *const table1[] = {"activation", "activation_18", "activation_36", "activation_54"};

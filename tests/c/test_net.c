@@ -253,8 +253,53 @@ static void test_summary_taps_and_preprocessing(void)
     st_net_free(net);
 }
 
+/* Splitting the batch over threads gives the single-thread results. */
+static void test_threads_split_the_batch(void)
+{
+    st_rng rng;
+    st_rng_seed(&rng, 3);
+    st_net *net = NULL;
+    CHECK_OK(st_net_new(9, 7, 3, &net));
+    st_tensor *w1 = randn(&rng, 4, (int64_t[]){3, 3, 3, 16}), *w2 = randn(&rng, 4, (int64_t[]){3, 3, 16, 8});
+    st_tensor *fc = randn(&rng, 2, (int64_t[]){16, 4}), *x = randn(&rng, 4, (int64_t[]){5, 9, 7, 3});
+    int a, b, c, p;
+    CHECK_OK(st_net_add_conv2d(net, "a", 0, w1, NULL, 1, 1, true, &a));
+    CHECK_OK(st_net_add_conv2d(net, "b", a, w2, NULL, 2, ST_PAD_SAME, true, &b));
+    CHECK_OK(st_net_add_shortcut_a(net, "c", b, 1, 16, &c));
+    CHECK_OK(st_net_add_global_avgpool(net, "p", c, &p));
+    CHECK_OK(st_net_add_dense(net, "fc", p, fc, NULL, false, NULL));
+    st_tensor *one = NULL, *many = NULL, *tap1 = NULL, *tapn = NULL;
+    const char *taps[] = {"b"};
+    CHECK_OK(st_net_forward(net, x, taps, 1));
+    CHECK_OK(st_net_output(net, &many));
+    CHECK_OK(st_net_tap(net, "b", &tapn));
+    CHECK_OK(st_tensor_clone(many, &one));
+    CHECK_OK(st_tensor_clone(tapn, &tap1));
+    CHECK_FAILS(st_net_set_threads(net, 0), ST_EINVAL, "threads");
+    for (int threads = 2; threads <= 7; threads++) { /* 7 > batch: some threads get nothing */
+        CHECK_OK(st_net_set_threads(net, threads));
+        CHECK(st_net_threads(net) == threads);
+        CHECK_OK(st_net_forward(net, x, taps, 1));
+        st_tensor_free(many), st_tensor_free(tapn);
+        many = tapn = NULL;
+        CHECK_OK(st_net_output(net, &many));
+        CHECK_OK(st_net_tap(net, "b", &tapn));
+        /* GEMMs over fewer rows may round differently: compare closely, not exactly */
+        int bad = 0;
+        for (int i = 0; i < 20; i++) bad += !(fabs(st_f32(many)[i] - st_f32(one)[i]) <= 1e-5 * (1 + fabs(st_f32(one)[i])));
+        for (int64_t i = 0; i < st_tensor_numel(tap1); i++)
+            bad += !(fabs(st_f32(tapn)[i] - st_f32(tap1)[i]) <= 1e-5 * (1 + fabs(st_f32(tap1)[i])));
+        if (bad) fprintf(stderr, "  %d threads: %d values differ\n", threads, bad);
+        CHECK(bad == 0);
+    }
+    st_tensor_free(one), st_tensor_free(many), st_tensor_free(tap1), st_tensor_free(tapn);
+    st_tensor_free(w1), st_tensor_free(w2), st_tensor_free(fc), st_tensor_free(x);
+    st_net_free(net);
+}
+
 int main(void)
 {
+    RUN(test_threads_split_the_batch);
     RUN(test_conv_with_folded_batchnorm_matches_naive);
     RUN(test_shortcut_a_pool_dense_softmax_by_hand);
     RUN(test_maxpool_padding_never_wins);

@@ -86,6 +86,12 @@ st_status st_net_add_alias(st_net *net, const char *alias, int layer);
  * afterwards, as does the last layer's. Unknown names fail with ST_EINVAL
  * before anything runs. */
 st_status st_net_forward(st_net *net, const st_tensor *x, const char *const *taps, int n_taps);
+/* Threads a forward uses (default 1): the batch is split into one range
+ * of images per thread. BLAS calls inside may add their own threads
+ * (OPENBLAS_NUM_THREADS). */
+#define ST_NET_MAX_THREADS 64
+st_status st_net_set_threads(st_net *net, int threads);
+int st_net_threads(const st_net *net);
 /* A view of a tap of the last forward (named in it, or the last layer). */
 st_status st_net_tap(const st_net *net, const char *name, st_tensor **out);
 /* The last layer's output of the last forward. */
