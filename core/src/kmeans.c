@@ -19,7 +19,8 @@
 #include <string.h>
 #include "strata/knn.h"
 
-#define KM_BLOCK_ROWS 512 /* rows per GEMM: the distance block stays in cache */
+#define KM_BLOCK_ROWS 512        /* rows per GEMM: the distance block stays in cache */
+#define KM_BLOCK_FLOATS (1 << 20) /* at most this many distances per block (large k) */
 
 typedef struct km_work {
     const st_tensor *x;
@@ -79,7 +80,9 @@ static st_status work_init(km_work *w, const st_tensor *x, int64_t K, int64_t T,
     int64_t N = x->shape[0], D = x->shape[1];
     *w = (km_work){.x = x, .N = N, .D = D, .K = K, .T = T, .ldx = st_rows_ld(x)};
     int64_t wide = K > T ? K : T;
-    w->B = N < KM_BLOCK_ROWS ? N : KM_BLOCK_ROWS;
+    int64_t B = KM_BLOCK_FLOATS / wide < KM_BLOCK_ROWS ? KM_BLOCK_FLOATS / wide : KM_BLOCK_ROWS;
+    B = B < 1 ? 1 : B;
+    w->B = N < B ? N : B;
     size_t n = (size_t)N, kd = (size_t)(K * D);
     w->mean = calloc((size_t)D, sizeof(double));
     w->meanf = malloc(sizeof(float) * (size_t)D);

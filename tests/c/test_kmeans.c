@@ -146,6 +146,33 @@ static void test_empty_clusters_are_relocated(void)
     st_tensor_free(init);
 }
 
+static void test_as_many_clusters_as_rows(void)
+{
+    /* 2100 distinct rows, each one a starting centre (in reverse order):
+     * every row is its own cluster from the first iteration on, inertia 0.
+     * (k this large also shrinks the row blocks below their default.) */
+    enum { n = 2100 };
+    static float v[n * 2], c[n * 2];
+    for (int i = 0; i < n; i++) {
+        v[2 * i] = (float)(i % 50);
+        v[2 * i + 1] = (float)(i / 50);
+        c[2 * (n - 1 - i)] = v[2 * i];
+        c[2 * (n - 1 - i) + 1] = v[2 * i + 1];
+    }
+    st_tensor *x = matrix(n, 2, v), *init = matrix(n, 2, c);
+    st_kmeans_result *r = fit_from(x, init, 1e-4, 300);
+    if (r) {
+        int64_t wrong = 0;
+        for (int i = 0; i < n; i++) wrong += label(r, i) != n - 1 - i;
+        CHECK(wrong == 0);
+        CHECK(r->inertia == 0);
+        CHECK(r->n_iter == 1 && r->n_relocated == 0); /* centres do not move: shift 0 */
+    }
+    st_kmeans_result_free(r);
+    st_tensor_free(x);
+    st_tensor_free(init);
+}
+
 /* Frequencies of the chosen pair {a, b} over many seeds, for 1-d data
  * {0, 1, 5} (mean 2, so all distances are exact) and k = 2. */
 static void pair_frequencies(int trials, int draws, double freq[3])
@@ -436,6 +463,7 @@ int main(void)
     RUN(test_two_obvious_clusters);
     RUN(test_hand_worked_lloyd_and_tolerance);
     RUN(test_empty_clusters_are_relocated);
+    RUN(test_as_many_clusters_as_rows);
     RUN(test_plusplus_sampling_law);
     RUN(test_plusplus_finds_separated_groups);
     RUN(test_same_seed_same_result_and_runs_repeat);
