@@ -8,6 +8,8 @@
  *   ds:read_masks(index | nil, first, count) -> u8 masks
  *   ds:extract(net, {taps =, batch =, dir =, in_memory =, index =,
  *                    progress = function(done, total)}) -> {name = tensor} | true
+ *   strata.core.image_load(path [, channels]) -> u8 [H, W, C] | nil, message
+ *   strata.core.image_save_png(path, u8 [H, W, C])
  *   strata.core.stderr_is_terminal()
  * Positions are 1-based (an `index` is an i64 tensor of positions, as
  * rng:permutation gives); labels are class ids from 0, as in the files. */
@@ -306,6 +308,26 @@ static int m_extract(lua_State *L)
     return 1;
 }
 
+/* strata.core.image_load(path [, channels = 0]) -> u8 [H, W, C] | nil, message */
+static int l_image_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer channels = luaL_optinteger(L, 2, 0);
+    luaL_argcheck(L, channels == 0 || channels == 1 || channels == 3, 2, "channels: 0, 1 or 3 expected");
+    st_tensor **slot = st_lua_new_tensor_slot(L);
+    if (st_image_load(path, (int)channels, slot) != ST_OK) return st_lua_push_failure(L);
+    st_lua_track(L, *slot);
+    return 1;
+}
+
+/* strata.core.image_save_png(path, u8 [H, W, C]) */
+static int l_image_save_png(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    ST_LUA_CHECK(L, st_image_save_png(path, st_lua_check_tensor(L, 2)));
+    return 0;
+}
+
 static int l_stderr_is_terminal(lua_State *L)
 {
     lua_pushboolean(L, isatty(STDERR_FILENO));
@@ -329,6 +351,8 @@ void st_lua_register_data(lua_State *L)
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {{"cifar_open", l_cifar_open},
                                    {"imagefolder_open", l_imagefolder_open},
+                                   {"image_load", l_image_load},
+                                   {"image_save_png", l_image_save_png},
                                    {"stderr_is_terminal", l_stderr_is_terminal},
                                    {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);

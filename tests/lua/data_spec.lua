@@ -88,6 +88,34 @@ describe("strata.data", function()
     assert.has_error(function() ds:extract(net, { tapz = {} }) end, "bad argument #2 to 'extract' (unknown option 'tapz')")
   end)
 
+  it("loads an image folder with masks, resized, with class names from the folders", function()
+    local root = tmp .. "_folder"
+    os.execute(("mkdir -p '%s/img/b_dog' '%s/img/a_cat' '%s/mask/a_cat' '%s/mask/b_dog'"):format(root, root, root, root))
+    local function solid(h, w, c, v) return strata.full({ h, w, c }, v, "u8") end
+    strata.core.image_save_png(root .. "/img/a_cat/x.png", solid(8, 8, 3, 40))
+    strata.core.image_save_png(root .. "/img/a_cat/y.png", solid(4, 4, 3, 90))
+    strata.core.image_save_png(root .. "/img/b_dog/z.png", solid(2, 6, 1, 200))
+    strata.core.image_save_png(root .. "/mask/a_cat/x.png", solid(8, 8, 1, 255))
+    strata.core.image_save_png(root .. "/mask/a_cat/y.png", solid(4, 4, 1, 0))
+    strata.core.image_save_png(root .. "/mask/b_dog/z.png", solid(2, 6, 1, 7))
+    local ds = assert(strata.data.imagefolder(root .. "/img", { size = { 4, 4 }, masks = root .. "/mask" }))
+    assert.are.equal(3, #ds)
+    assert.are.same({ "a_cat", "b_dog" }, ds:label_names())
+    assert.are.same({ 0, 0, 1 }, ds:labels():totable())
+    local images = ds:images()
+    assert.are.same({ 3, 4, 4, 3 }, images:shape())
+    assert.are.same({ 40, 90, 200, 200 }, { images:get(1, 1, 1, 1), images:get(2, 4, 4, 3), images:get(3, 2, 2, 1),
+      images:get(3, 2, 2, 3) })
+    assert.are.same({ 255, 0, 7 }, { ds:masks():get(1, 1, 1), ds:masks():get(2, 3, 3), ds:masks():get(3, 4, 4) })
+    local img = assert(strata.core.image_load(root .. "/img/b_dog/z.png", 3))
+    assert.are.same({ 2, 6, 3 }, img:shape())
+    local none, err = strata.data.imagefolder(root .. "/nowhere", { size = { 4, 4 } })
+    assert.is_nil(none)
+    assert.truthy(err:find("nowhere", 1, true))
+    assert.has_error(function() strata.data.imagefolder(root .. "/img", { size = { 4, 4 }, colour = 1 }) end)
+    os.execute(("rm -rf '%s'"):format(root))
+  end)
+
   it("loads the shared CIFAR-10 folder with its class names and extracts through ResNet-56", function()
     local dir = data_dir .. "/cifar-10-batches-bin"
     local model = data_dir .. "/resnet-cifar10-weights/resnet56.safetensors"
