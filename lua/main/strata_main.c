@@ -24,6 +24,7 @@
 static const char usage_text[] =
     "usage: strata [options] [script [args...]]\n"
     "       strata run script [args...]\n"
+    "       strata explain --model M --data D --out DIR ...   (strata explain --help)\n"
     "  -e code   run the Lua code\n"
     "  -l name   require module 'name' into the global 'name'\n"
     "  -i        enter the interactive loop after the script\n"
@@ -242,6 +243,22 @@ static int run_script(lua_State *L, const char *path, int argc, char **argv, int
     return strata_report(L, strata_docall(L, nargs, 0));
 }
 
+/* `strata explain ...`: the main command (lua/strata/explain.lua); the
+ * integer its main returns is the exit code. */
+static int run_explain(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "strata.explain");
+    int status = strata_docall(L, 1, 1);
+    if (status == LUA_OK) {
+        lua_getfield(L, -1, "main");
+        lua_getglobal(L, "arg");
+        status = strata_docall(L, 1, 1);
+    }
+    if (status != LUA_OK) return strata_report(L, status), EXIT_FAILURE;
+    return lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_SUCCESS;
+}
+
 static void print_version(void)
 {
     printf("Strata %s (%s)\n", STRATA_VERSION, LUA_RELEASE);
@@ -265,6 +282,11 @@ int main(int argc, char **argv)
         int script = o.script;
         set_arg_table(L, argc, argv, script);
         status = run_options(L, argv, script ? script : argc);
+        if (status == LUA_OK && script && strcmp(argv[script], "explain") == 0) {
+            int code = run_explain(L);
+            lua_close(L);
+            return code;
+        }
         if (status == LUA_OK && script) status = run_script(L, argv[script], argc, argv, script);
         if (status == LUA_OK) {
             if (o.interactive) strata_repl(L);

@@ -344,7 +344,9 @@ end
 -- running it again skips finished work. opts: epochs, maxiter and any
 -- other clustering option for every layer (a layer's own options win),
 -- progress (bars on stderr; default when stderr is a terminal).
--- Returns self.
+-- Returns self; ac.timings then holds the wall seconds of the extraction,
+-- of each layer (layers[l]) and of the whole fit (work reused from an
+-- earlier run counts as what it took now).
 function AC:fit(train, opts)
   if self.fitted then error("'fit': this explainer is already fitted (make a new one to refit)", 2) end
   if type(train) ~= "table" or type(train.extract) ~= "function" then
@@ -365,7 +367,10 @@ function AC:fit(train, opts)
   end
   local adir = self.dir .. "/activations/train"
   mkdirs(adir)
+  local t0 = os.time()
+  self.timings = { layers = {} }
   local labels = self:_extract(train, adir, progress)
+  self.timings.extract = os.time() - t0
   local n = #train
   cfg.n_train = n
   cfg.class_names = cfg.class_names or (train.label_names and train:label_names()) or nil
@@ -378,11 +383,14 @@ function AC:fit(train, opts)
     mkdirs(cdir)
     self.checkpoints[l] = cdir .. "/checkpoint.safetensors"
     local x = assert(core.map_npy(adir .. "/" .. layer.tap .. ".npy"))
+    local tl = os.time()
     self.trainers[l], self.Z[l], self.mu[l] = self:_fit_layer(l, x, cdir, progress)
+    self.timings.layers[l] = os.time() - tl
     x = nil -- the memory map goes with the collector
     collectgarbage()
   end
   self:_fit_posteriors()
+  self.timings.fit = os.time() - t0
   self.fitted = true
   return self
 end
@@ -636,5 +644,7 @@ local store = require "strata.ac.store"
 AC.save = store.save
 M.load = store.loader(M, AC, new_object)
 M.DEC_KEYS = DEC_KEYS
+--- Creates a directory and its missing parents (existing ones are fine).
+M.mkdirs = mkdirs
 
 return M
