@@ -20,6 +20,7 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_surrogate,
     st_lua_register_figure,
     st_lua_register_bundle,
+    st_lua_register_clock,
 };
 
 int luaopen_strata_core(lua_State *L)
