@@ -101,7 +101,9 @@ end
 
 -- The resolved trainer configuration of layer l: the reference defaults,
 -- then `clustering`, then the fit options, then the layer's own options.
-local function resolve_layer(l, spec, clustering, fit_opts, seed)
+-- Every layer's trainer gets the explainer's seed unless it sets its own
+-- (the layers see different data, so one seed is enough).
+local function resolve_layer(spec, clustering, fit_opts, seed)
   local cfg = {}
   for _, src in ipairs({ clustering or {}, fit_opts or {}, spec }) do
     for k, v in pairs(src) do
@@ -109,7 +111,7 @@ local function resolve_layer(l, spec, clustering, fit_opts, seed)
     end
   end
   cfg.clusters = cfg.clusters or 15
-  if cfg.seed == nil then cfg.seed = seed + l - 1 end
+  if cfg.seed == nil then cfg.seed = seed end
   return cfg
 end
 
@@ -360,8 +362,8 @@ function AC:fit(train, opts)
   local progress = opts.progress
   if progress == nil then progress = core.stderr_is_terminal() and not self.quiet end
   local cfg = self.config
-  for l, layer in ipairs(cfg.layers) do
-    layer.dec = resolve_layer(l, layer.spec, cfg.clustering, opts, cfg.seed)
+  for _, layer in ipairs(cfg.layers) do
+    layer.dec = resolve_layer(layer.spec, cfg.clustering, opts, cfg.seed)
     -- a configuration the trainer rejects fails here, before any work
     dec.new(layer.shape, layer.dec):free()
   end
