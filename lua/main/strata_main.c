@@ -25,6 +25,7 @@ static const char usage_text[] =
     "usage: strata [options] [script [args...]]\n"
     "       strata run script [args...]\n"
     "       strata explain --model M --data D --out DIR ...   (strata explain --help)\n"
+    "       strata notebook file.lua [-o out.html]   (strata notebook --help)\n"
     "  -e code   run the Lua code\n"
     "  -l name   require module 'name' into the global 'name'\n"
     "  -i        enter the interactive loop after the script\n"
@@ -243,12 +244,22 @@ static int run_script(lua_State *L, const char *path, int argc, char **argv, int
     return strata_report(L, strata_docall(L, nargs, 0));
 }
 
-/* `strata explain ...`: the main command (lua/strata/explain.lua); the
- * integer its main returns is the exit code. */
-static int run_explain(lua_State *L)
+/* `strata explain ...` and `strata notebook ...`: the commands written in
+ * Lua (lua/strata/explain.lua, lua/strata/notebook.lua); main gets the arg
+ * table and the integer it returns is the exit code. */
+static const char *const commands[][2] = {{"explain", "strata.explain"}, {"notebook", "strata.notebook"}};
+
+static const char *command_module(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(name, commands[i][0]) == 0) return commands[i][1];
+    return NULL;
+}
+
+static int run_command(lua_State *L, const char *module)
 {
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "strata.explain");
+    lua_pushstring(L, module);
     int status = strata_docall(L, 1, 1);
     if (status == LUA_OK) {
         lua_getfield(L, -1, "main");
@@ -282,8 +293,8 @@ int main(int argc, char **argv)
         int script = o.script;
         set_arg_table(L, argc, argv, script);
         status = run_options(L, argv, script ? script : argc);
-        if (status == LUA_OK && script && strcmp(argv[script], "explain") == 0) {
-            int code = run_explain(L);
+        if (status == LUA_OK && script && command_module(argv[script])) {
+            int code = run_command(L, command_module(argv[script]));
             lua_close(L);
             return code;
         }
