@@ -129,14 +129,15 @@ static double model_loss(fd_ctx *f)
     return l;
 }
 
-static void test_whole_model_finite_differences(void)
+static void fd_whole_model(int height, int width, int channels, const int *filters)
 {
-    const int filters[4] = {3, 4, 5, 3}, batch = 2;
-    st_cae *m = make(6, 5, 2, filters, false, batch, 5);
+    const int batch = 2;
+    st_cae *m = make(height, width, channels, filters, false, batch, 5);
     st_rng r;
     st_rng_seed(&r, 6);
     size_t in = st_cae_input_size(m);
-    float x[2 * 60], c[6], z[6], xhat[2 * 60], dxhat[2 * 60];
+    float *x = malloc(batch * in * sizeof *x), *xhat = malloc(batch * in * sizeof *xhat);
+    float *dxhat = malloc(batch * in * sizeof *dxhat), c[6], z[6];
     for (size_t i = 0; i < batch * in; i++) x[i] = st_rng_uniform_f32(&r);
     for (int i = 0; i < 6; i++) c[i] = (float)(0.3 * st_rng_normal(&r));
     fd_ctx f = {m, batch, x, c, z, xhat};
@@ -170,8 +171,16 @@ static void test_whole_model_finite_differences(void)
         }
     }
     CHECK(checked == 48);
-    free(g);
+    free(g), free(x), free(xhat), free(dxhat);
     st_cae_free(m);
+}
+
+static void test_whole_model_finite_differences(void)
+{
+    const int small[4] = {3, 4, 5, 3}, wide[4] = {16, 16, 32, 3};
+    fd_whole_model(6, 5, 2, small);
+    /* 16-multiples of channels: the direct convolution kernels run. */
+    fd_whole_model(6, 6, 16, wide);
 }
 
 /* ---- agreement with PyTorch on fixed weights ---- */

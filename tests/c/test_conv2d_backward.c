@@ -114,6 +114,12 @@ static void test_conv_backward_matches_naive(void)
      * negative front padding, so dx takes the col2im form. */
     CHECK_OK(st_conv2d_geom_explicit(&g, 2, 5, 5, 2, 3, 3, 3, 2, 3));
     check_conv_backward(&g, &r);
+    /* 16-multiples of channels: the stride phases of dx take the forward
+     * convolution's direct kernel where it has one. */
+    CHECK_OK(st_conv2d_geom_same(&g, 2, 8, 8, 16, 32, 5, 5, 2));
+    check_conv_backward(&g, &r);
+    CHECK_OK(st_conv2d_geom_same(&g, 3, 6, 6, 32, 16, 3, 3, 2));
+    check_conv_backward(&g, &r);
     /* Many images: the chunked GEMMs run over several chunks. */
     CHECK_OK(st_conv2d_geom_same(&g, 40, 12, 12, 8, 8, 5, 5, 2));
     check_conv_backward(&g, &r);
@@ -160,9 +166,9 @@ static void test_transpose_forward_matches_method_formula(void)
     /* {in_h, in_w, k, in_c, out_c}; {4, 4, 3, 1, 8} has too little
      * workspace for the phase form (the GEMM + col2im fallback runs) and
      * {6, 6, 1, 2, 3} has stride phases without any tap. */
-    const int cases[][5] = {{8, 8, 5, 3, 2}, {6, 10, 3, 2, 4}, {16, 16, 5, 1, 3},
-                            {2, 2, 3, 2, 2}, {4, 4, 3, 1, 8},  {6, 6, 1, 2, 3}};
-    for (int t = 0; t < 6; t++) {
+    const int cases[][5] = {{8, 8, 5, 3, 2}, {6, 10, 3, 2, 4}, {16, 16, 5, 1, 3}, {2, 2, 3, 2, 2},
+                            {4, 4, 3, 1, 8}, {6, 6, 1, 2, 3},  {8, 8, 5, 16, 32}, {6, 6, 3, 64, 16}};
+    for (int t = 0; t < 8; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, 2, cases[t][0], cases[t][1], cases[t][3], cases[t][4], cases[t][2],
                                      cases[t][2], 2));
         CHECK(g.out_h * 2 == g.in_h && g.pad_top == (cases[t][2] - 2) / 2);
@@ -210,8 +216,8 @@ static void test_transpose_backward_matches_naive(void)
     /* {in_h, in_w, k, in_c, out_c, stride, batch}; the last one spans
      * several chunks of images. */
     const int cases[][7] = {{8, 8, 5, 3, 2, 2, 2}, {6, 10, 3, 2, 4, 2, 2}, {5, 7, 3, 3, 2, 1, 2},
-                            {4, 4, 1, 3, 2, 1, 2}, {12, 12, 5, 8, 8, 2, 40}};
-    for (int t = 0; t < 5; t++) {
+                            {4, 4, 1, 3, 2, 1, 2}, {12, 12, 5, 8, 8, 2, 40}, {8, 8, 5, 16, 32, 2, 2}};
+    for (int t = 0; t < 6; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, cases[t][6], cases[t][0], cases[t][1], cases[t][3], cases[t][4],
                                      cases[t][2], cases[t][2], cases[t][5]));
         float *x = rand_buf(&r, out_size(&g)), *w = rand_buf(&r, w_size(&g)), *dy = rand_buf(&r, in_size(&g));
