@@ -167,7 +167,7 @@ function M.loader(ac, AC, new_object)
       for k, v in pairs(layer.dec) do dcfg[k] = v end
       dcfg.name = layer.tap
       local made, trainer = pcall(dec.new, layer.shape, dcfg)
-      if not made then return fail("config.json", ("layers[%d].dec: %s"):format(l, trainer)) end
+      if not made then return fail("config.json", ("layers[%d].dec: %s"):format(l, (tostring(trainer):gsub("^[^:]*:%d+: ", "")))) end
       local file = layer_file(l, "clustering.safetensors")
       self.checkpoints[l] = b:path(file)
       local loaded, lerr = trainer:load_checkpoint(self.checkpoints[l])
@@ -179,16 +179,14 @@ function M.loader(ac, AC, new_object)
       if not self.Z[l] then return nil, zerr end
       counts[l], zerr = b:npy(layer_file(l, "counts.npy"), { dtype = "i64", shape = { K, C } })
       if not counts[l] then return nil, zerr end
-    end
-    local made, s = pcall(sur.from_counts, counts, { min_cluster_size = cfg.min_cluster_size })
-    if not made then return fail("layer*.counts.npy", s) end
-    self.surrogate = s
-    for l = 1, #cfg.layers do
-      if s:counts(l):to("f64"):sum() ~= n then
-        return fail(layer_file(l, "counts.npy"), ("the counts sum to %d, not to the %d training examples"):format(
-          math.tointeger(s:counts(l):to("f64"):sum()) or -1, n))
+      local total = counts[l]:to("f64"):sum()
+      if total ~= n or counts[l]:to("f64"):min() < 0 then
+        return fail(layer_file(l, "counts.npy"), ("the counts sum to %.0f (and must be >= 0), not to the %d training examples"):format(total, n))
       end
     end
+    local made, s = pcall(sur.from_counts, counts, { min_cluster_size = cfg.min_cluster_size })
+    if not made then return fail("layer*.counts.npy", (tostring(s):gsub("^[^:]*:%d+: ", ""))) end
+    self.surrogate = s
     local lerr
     self.train_labels, lerr = b:npy("train_labels.npy", { dtype = "i64", shape = { n } })
     if not self.train_labels then return nil, lerr end
