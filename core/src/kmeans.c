@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "strata/knn.h"
@@ -422,7 +423,7 @@ static void lloyd(km_work *w, int max_iter, double tol_abs, double *inert, int *
 
 st_kmeans_options st_kmeans_defaults(int64_t k)
 {
-    return (st_kmeans_options){.k = k, .n_init = 20, .max_iter = 300, .tol = 1e-4};
+    return (st_kmeans_options){.k = k, .n_init = 20, .max_iter = 300, .tol = 1e-4, .n_threads = 1};
 }
 
 void st_kmeans_result_free(st_kmeans_result *r)
@@ -484,6 +485,8 @@ static st_status check_options(const st_tensor *x, const st_kmeans_options *opt,
         return st_fail(ST_EINVAL, "kmeans: tol must be finite and >= 0, got %g", opt->tol);
     if (opt->n_local_trials < 0 || opt->n_local_trials > 64)
         return st_fail(ST_EINVAL, "kmeans: n_local_trials must be 0 (automatic) to 64, got %d", opt->n_local_trials);
+    if (opt->n_threads < 0 || opt->n_threads > 256)
+        return st_fail(ST_EINVAL, "kmeans: n_threads must be 0 to 256, got %d", opt->n_threads);
     if (opt->init) {
         ST_TRY(st_rows_expect(opt->init, "kmeans init centres", opt->k, x->shape[1]));
         for (int64_t j = 0; j < opt->k; j++)
@@ -496,50 +499,108 @@ static st_status check_options(const st_tensor *x, const st_kmeans_options *opt,
     return ST_OK;
 }
 
-st_status st_kmeans_fit(const st_tensor *x, const st_kmeans_options *opt, st_rng *rng, st_kmeans_result **out)
-{
-    if (!out) return st_fail(ST_EINVAL, "kmeans: result pointer missing");
-    ST_TRY(check_options(x, opt, rng));
-    int n_runs = opt->init ? 1 : opt->n_init;
-    int64_t T = opt->init ? 0 : trials_for(opt->k, opt->n_local_trials);
+/* The runs one thread does: first, first + step, ... Each thread has its
+ * own scratch and keeps its best run (ties to the earlier run). */
+typedef struct km_job {
     km_work w;
-    double mean_var;
-    st_status s = work_init(&w, x, opt->k, T, true, &mean_var);
+    const st_kmeans_options *opt;
+    st_kmeans_result *r; /* per-run arrays: each run writes its own slots */
+    double tol_abs;
+    int first, step, n_runs;
+    int best;            /* best run of this job, -1 before the first */
+    int64_t relocated;
+} km_job;
+
+static void *run_job(void *arg)
+{
+    km_job *j = arg;
+    km_work *w = &j->w;
+    for (int run = j->first; run < j->n_runs; run += j->step) {
+        if (j->opt->init) {
+            const st_tensor *init = j->opt->init;
+            for (int64_t c0 = 0; c0 < w->K; c0++)
+                for (int64_t c = 0; c < w->D; c++)
+                    w->cen[c0 * w->D + c] = st_f32(init)[c0 * init->stride[0] + c] - w->meanf[c];
+        } else {
+            st_rng run_rng;
+            st_rng_seed(&run_rng, j->r->run_seeds[run]);
+            seed_plusplus(w, &run_rng);
+        }
+        lloyd(w, j->opt->max_iter, j->tol_abs, &j->r->run_inertia[run], &j->r->run_iters[run], &j->relocated);
+        if (j->best < 0 || j->r->run_inertia[run] < j->r->run_inertia[j->best]) {
+            j->best = run;
+            memcpy(w->best_cen, w->cen, sizeof(float) * (size_t)(w->K * w->D));
+            memcpy(w->best_labels, w->labels, sizeof(int32_t) * (size_t)w->N);
+        }
+    }
+    return NULL;
+}
+
+static st_status alloc_result(int n_runs, st_kmeans_result **out)
+{
     st_kmeans_result *r = calloc(1, sizeof *r);
     if (r) {
         r->run_seeds = calloc((size_t)n_runs, sizeof *r->run_seeds);
         r->run_inertia = calloc((size_t)n_runs, sizeof *r->run_inertia);
         r->run_iters = calloc((size_t)n_runs, sizeof *r->run_iters);
     }
-    if (s == ST_OK && (!r || !r->run_seeds || !r->run_inertia || !r->run_iters))
-        s = st_fail(ST_ENOMEM, "kmeans: out of memory for %d runs", n_runs);
-    double tol_abs = opt->tol * mean_var;
-    for (int run = 0; s == ST_OK && run < n_runs; run++) {
-        if (opt->init) {
-            for (int64_t j = 0; j < w.K; j++)
-                for (int64_t c = 0; c < w.D; c++)
-                    w.cen[j * w.D + c] = st_f32(opt->init)[j * opt->init->stride[0] + c] - w.meanf[c];
-        } else {
-            st_rng run_rng;
-            r->run_seeds[run] = st_rng_next_u64(rng);
-            st_rng_seed(&run_rng, r->run_seeds[run]);
-            seed_plusplus(&w, &run_rng);
-        }
-        lloyd(&w, opt->max_iter, tol_abs, &r->run_inertia[run], &r->run_iters[run], &r->n_relocated);
-        if (run == 0 || r->run_inertia[run] < r->run_inertia[r->best_run]) {
-            r->best_run = run;
-            memcpy(w.best_cen, w.cen, sizeof(float) * (size_t)(w.K * w.D));
-            memcpy(w.best_labels, w.labels, sizeof(int32_t) * (size_t)w.N);
-        }
+    if (!r || !r->run_seeds || !r->run_inertia || !r->run_iters) {
+        st_kmeans_result_free(r);
+        return st_fail(ST_ENOMEM, "kmeans: out of memory for %d runs", n_runs);
     }
+    r->n_runs = n_runs;
+    *out = r;
+    return ST_OK;
+}
+
+st_status st_kmeans_fit(const st_tensor *x, const st_kmeans_options *opt, st_rng *rng, st_kmeans_result **out)
+{
+    if (!out) return st_fail(ST_EINVAL, "kmeans: result pointer missing");
+    ST_TRY(check_options(x, opt, rng));
+    int n_runs = opt->init ? 1 : opt->n_init;
+    int n_jobs = opt->n_threads > 1 ? opt->n_threads : 1;
+    n_jobs = n_jobs < n_runs ? n_jobs : n_runs;
+    int64_t T = opt->init ? 0 : trials_for(opt->k, opt->n_local_trials);
+    st_kmeans_result *r = NULL;
+    ST_TRY(alloc_result(n_runs, &r));
+    /* All seeds are drawn first, so the answer does not depend on n_threads. */
+    for (int run = 0; !opt->init && run < n_runs; run++) r->run_seeds[run] = st_rng_next_u64(rng);
+    km_job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
+    pthread_t *tids = calloc((size_t)n_jobs, sizeof *tids);
+    bool *started = calloc((size_t)n_jobs, sizeof *started);
+    st_status s = jobs && tids && started ? ST_OK : st_fail(ST_ENOMEM, "kmeans: out of memory for %d threads", n_jobs);
+    double mean_var = 0;
+    for (int t = 0; s == ST_OK && t < n_jobs; t++) {
+        jobs[t] = (km_job){.opt = opt, .r = r, .first = t, .step = n_jobs, .n_runs = n_runs, .best = -1};
+        s = work_init(&jobs[t].w, x, opt->k, T, true, &mean_var);
+        jobs[t].tol_abs = opt->tol * mean_var;
+    }
+    /* Jobs 1.. run on threads (inline if a thread cannot start), job 0 here. */
+    for (int t = 1; s == ST_OK && t < n_jobs; t++) {
+        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
+        if (!started[t]) run_job(&jobs[t]);
+    }
+    if (s == ST_OK) run_job(&jobs[0]);
+    for (int t = 1; t < n_jobs; t++)
+        if (started[t]) pthread_join(tids[t], NULL);
     if (s == ST_OK) {
-        r->n_runs = n_runs;
+        int b = 0; /* job with the best run; ties to the earlier run */
+        for (int t = 0; t < n_jobs; t++) {
+            r->n_relocated += jobs[t].relocated;
+            int rb = jobs[t].best, cur = jobs[b].best;
+            if (r->run_inertia[rb] < r->run_inertia[cur] || (r->run_inertia[rb] == r->run_inertia[cur] && rb < cur))
+                b = t;
+        }
+        r->best_run = jobs[b].best;
         r->inertia = r->run_inertia[r->best_run];
         r->n_iter = r->run_iters[r->best_run];
-        s = export_centers(&w, w.best_cen, &r->centers);
+        s = export_centers(&jobs[b].w, jobs[b].w.best_cen, &r->centers);
+        if (s == ST_OK) s = export_labels(&jobs[b].w, jobs[b].w.best_labels, &r->labels);
     }
-    if (s == ST_OK) s = export_labels(&w, w.best_labels, &r->labels);
-    work_free(&w);
+    for (int t = 0; jobs && t < n_jobs; t++) work_free(&jobs[t].w);
+    free(jobs);
+    free(tids);
+    free(started);
     if (s != ST_OK) {
         st_kmeans_result_free(r);
         return s;

@@ -2,7 +2,7 @@
  * k-nearest-neighbour search (strata/knn.h):
  *
  *   strata.kmeans(x, {k=, n_init=20, max_iter=300, tol=1e-4, seed= | rng=,
- *                     init=, n_local_trials=0})            -> result table
+ *                     init=, n_local_trials=0, threads=1})  -> result table
  *   strata.kmeans_predict(x, centers)                        -> labels, inertia
  *   strata.knn(queries, train, {k=, weights=, filter_query=, filter_train=,
  *                               train_block=, query_block=}) -> indices, distances
@@ -85,12 +85,13 @@ static int l_kmeans(lua_State *L)
     st_tensor *x = st_lua_check_tensor(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     st_lua_check_keys(L, 2, (const char *const[]){"k", "n_init", "max_iter", "tol", "seed", "rng", "init",
-                                                  "n_local_trials", NULL});
+                                                  "n_local_trials", "threads", NULL});
     st_kmeans_options o = st_kmeans_defaults(opt_integer(L, 2, "k", 0, 1));
     if (o.k == 0) return luaL_argerror(L, 2, "k: the number of clusters is required");
     o.n_init = (int)opt_integer(L, 2, "n_init", o.n_init, 1);
     o.max_iter = (int)opt_integer(L, 2, "max_iter", o.max_iter, 1);
     o.n_local_trials = (int)opt_integer(L, 2, "n_local_trials", 0, 0);
+    o.n_threads = (int)opt_integer(L, 2, "threads", 1, 1);
     o.tol = opt_number(L, 2, "tol", o.tol);
     o.init = opt_tensor(L, 2, "init");
 

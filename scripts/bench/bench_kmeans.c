@@ -1,10 +1,12 @@
 /* k-means timing on a raw little-endian float32 file of N x D values:
  *
- *   bench_kmeans FILE N D K [n_init=20] [repeats=3] [seed=1]
+ *   bench_kmeans FILE N D K [n_init=20] [repeats=3] [seed=1] [threads=1]
  *
  * Prints one line per repeat and a summary line with the best and median
  * wall time (k-means++ seeding and all restarts included; reading the
- * file is not). The thread count is OpenBLAS's (OPENBLAS_NUM_THREADS). */
+ * file is not). `threads` runs the restarts in parallel
+ * (st_kmeans_options.n_threads); OpenBLAS's own threads are set by
+ * OPENBLAS_NUM_THREADS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -26,12 +28,13 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s FILE N D K [n_init] [repeats] [seed]\n", argv[0]);
+        fprintf(stderr, "usage: %s FILE N D K [n_init] [repeats] [seed] [threads]\n", argv[0]);
         return 2;
     }
     int64_t n = atoll(argv[2]), d = atoll(argv[3]), k = atoll(argv[4]);
     int n_init = argc > 5 ? atoi(argv[5]) : 20, repeats = argc > 6 ? atoi(argv[6]) : 3;
     uint64_t seed = argc > 7 ? strtoull(argv[7], NULL, 10) : 1;
+    int threads = argc > 8 ? atoi(argv[8]) : 1;
     if (repeats < 1 || repeats > 100) repeats = 3;
     st_tensor *x = NULL;
     if (st_tensor_new(ST_F32, 2, (int64_t[]){n, d}, &x) != ST_OK) {
@@ -46,6 +49,7 @@ int main(int argc, char **argv)
     fclose(f);
     st_kmeans_options o = st_kmeans_defaults(k);
     o.n_init = n_init;
+    o.n_threads = threads;
     double times[100];
     st_rng rng;
     st_rng_seed(&rng, seed);
@@ -65,8 +69,8 @@ int main(int argc, char **argv)
         st_kmeans_result_free(res);
     }
     qsort(times, (size_t)repeats, sizeof(double), cmp_double);
-    printf("strata kmeans N=%lld D=%lld K=%lld n_init=%d: best %.3f s, median %.3f s\n", (long long)n, (long long)d,
-           (long long)k, n_init, times[0], times[repeats / 2]);
+    printf("strata kmeans N=%lld D=%lld K=%lld n_init=%d threads=%d: best %.3f s, median %.3f s\n", (long long)n,
+           (long long)d, (long long)k, n_init, threads, times[0], times[repeats / 2]);
     st_tensor_free(x);
     return 0;
 }

@@ -266,6 +266,17 @@ static void test_same_seed_same_result_and_runs_repeat(void)
     CHECK_OK(st_kmeans_fit(x, &o, &rng, &b));
     st_rng_seed(&rng, 43);
     CHECK_OK(st_kmeans_fit(x, &o, &rng, &c));
+    st_kmeans_result *par = NULL;
+    o.n_threads = 3; /* runs spread over threads: the same answer */
+    st_rng_seed(&rng, 42);
+    CHECK_OK(st_kmeans_fit(x, &o, &rng, &par));
+    if (par && a) {
+        CHECK(same_result(a, par));
+        for (int i = 0; i < a->n_runs; i++) CHECK(a->run_inertia[i] == par->run_inertia[i]);
+        CHECK(a->n_relocated == par->n_relocated);
+    }
+    st_kmeans_result_free(par);
+    o.n_threads = 1;
     if (a && b && c) {
         CHECK(same_result(a, b));
         CHECK(a->run_seeds[0] != c->run_seeds[0]);

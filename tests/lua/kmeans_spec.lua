@@ -65,7 +65,8 @@ describe("strata.kmeans", function()
     local a = strata.kmeans(x, {k = 4, seed = 7, n_init = 3})
     local b = strata.kmeans(x, {k = 4, seed = 7, n_init = 3})
     local c = strata.kmeans(x, {k = 4, rng = strata.rng(7), n_init = 3})
-    for _, other in ipairs{b, c} do
+    local d = strata.kmeans(x, {k = 4, seed = 7, n_init = 3, threads = 2})
+    for _, other in ipairs{b, c, d} do
       assert.is_true(same(a.centers:totable(), other.centers:totable()))
       assert.is_true(same(a.labels:totable(), other.labels:totable()))
       assert.are.equal(a.inertia, other.inertia)

@@ -28,14 +28,17 @@
  * never empties another cluster. If there are fewer such rows than empty
  * clusters (fewer distinct points than k), the rest keep their centre.
  *
- * Randomness: run r draws one 64-bit seed from the caller's rng and seeds
- * its own generator with it; the seeds are recorded in the result, so any
- * single run can be repeated. Same rng state and data give bitwise the
- * same result for a fixed OpenBLAS thread count (a different thread count
- * may change the GEMM's rounding and so, rarely, a tie).
+ * Randomness: before any run, one 64-bit seed per run is drawn from the
+ * caller's rng; run r seeds its own generator with seed r. The seeds are
+ * recorded in the result, so any single run can be repeated. Same rng
+ * state and data give bitwise the same result for any n_threads (runs are
+ * independent; the best is chosen by (inertia, run index)) and a fixed
+ * OpenBLAS thread count (a different OpenBLAS thread count may change the
+ * GEMM's rounding and so, rarely, a tie).
  *
- * Memory: O(N) for labels and distances plus O(block * D + k * D) scratch,
- * all allocated once before the first run; iterations do not allocate. */
+ * Memory: per thread O((n_local_trials + 4) * N) for labels, distances
+ * and row norms plus O(block * k + k * D) scratch, all allocated once
+ * before the first run; iterations do not allocate. */
 #ifndef STRATA_KMEANS_H
 #define STRATA_KMEANS_H
 
@@ -56,6 +59,8 @@ typedef struct st_kmeans_options {
     int n_local_trials;    /* k-means++ candidates per centre; 0 = 2 + floor(ln k) */
     const st_tensor *init; /* optional [k, D] f32 starting centres: then exactly
                               one run, no seeding, and n_init is ignored */
+    int n_threads;         /* restarts run in parallel on this many threads
+                              (0 or 1: the calling thread only); default 1 */
 } st_kmeans_options;
 
 /* The defaults above for k clusters. */
