@@ -558,7 +558,10 @@ typedef struct pass_args {
     size_t total; /* elements of the whole batch's reconstruction (MSE mean) */
 } pass_args;
 
-static const float *rows(const float *p, const cae_lane *l, size_t per) { return p ? p + (size_t)l->start * per : NULL; }
+static const float *rows(const float *p, const cae_lane *l, size_t per)
+{
+    return p ? p + (size_t)l->start * per : NULL;
+}
 static float *rows_mut(float *p, const cae_lane *l, size_t per) { return p ? p + (size_t)l->start * per : NULL; }
 
 static void job_encode(st_cae *m, cae_lane *l, const void *arg)

@@ -38,7 +38,8 @@ st_optim_config st_optim_sgd_defaults(float lr)
 
 static st_status check_config(const st_optim_config *c)
 {
-    if (!(c->lr > 0) || !isfinite(c->lr)) return st_fail(ST_EINVAL, "optimiser: learning rate %g must be positive", c->lr);
+    if (!(c->lr > 0) || !isfinite(c->lr))
+        return st_fail(ST_EINVAL, "optimiser: learning rate %g must be positive", c->lr);
     if (c->kind == ST_OPTIM_ADAM) {
         if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
             return st_fail(ST_EINVAL, "adam: beta1 %g and beta2 %g must lie in [0, 1)", c->beta1, c->beta2);

@@ -59,7 +59,10 @@ static void test_kld_clip_semantics(void)
     st_rng r;
     st_rng_seed(&r, 31);
     float pp[12], qq[12], g[12];
-    for (int i = 0; i < 12; i++) pp[i] = (float)(0.05 + 0.9 * st_rng_uniform(&r)), qq[i] = (float)(0.05 + 0.9 * st_rng_uniform(&r));
+    for (int i = 0; i < 12; i++) {
+        pp[i] = (float)(0.05 + 0.9 * st_rng_uniform(&r));
+        qq[i] = (float)(0.05 + 0.9 * st_rng_uniform(&r));
+    }
     st_loss_kld(3, 4, pp, qq, 0.1f, g);
     for (int i = 0; i < 12; i++) {
         float keep = qq[i];

@@ -36,7 +36,14 @@ static void test_adam_matches_reference(void)
     CHECK_OK(st_optim_new(&c, 7, &o));
     float a[3], bb[4], ga[3], gb[4];
     double th[7], m[7] = {0}, v[7] = {0};
-    for (int i = 0; i < 7; i++) th[i] = (i < 3 ? (a[i] = (float)st_rng_normal(&r)) : (bb[i - 3] = (float)st_rng_normal(&r)));
+    for (int i = 0; i < 7; i++) {
+        float v = (float)st_rng_normal(&r);
+        if (i < 3)
+            a[i] = v;
+        else
+            bb[i - 3] = v;
+        th[i] = v;
+    }
     for (int t = 1; t <= 50; t++) {
         for (int i = 0; i < 3; i++) ga[i] = (float)st_rng_normal(&r);
         for (int i = 0; i < 4; i++) gb[i] = (float)(1e-3 * st_rng_normal(&r));
