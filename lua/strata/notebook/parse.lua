@@ -125,11 +125,13 @@ M.rewrite_locals = rewrite_locals
 
 local function compiles(code) return load(code, "=cell", "t", {}) ~= nil end
 
---- The chunk a code cell runs as, and whether it returns the value of its
--- last statement. That value is shown when the last statement is a
--- function call not followed by `;` (the only expression that is also a
--- statement, so the notebook still runs as a plain script).
-function M.chunk(code)
+--- The chunk a code cell runs as, and whether it returns the values of
+-- its last statement, packed by the function `pack` names (a global the
+-- runner provides; a plain `return f()` would be a tail call and lose the
+-- cell's line from tracebacks). Values are shown when the last statement
+-- is a function call not followed by `;` (the only expression that is
+-- also a statement, so the notebook still runs as a plain script).
+function M.chunk(code, pack)
   local body = rewrite_locals(code)
   if not compiles(body) then return body, false end
   local toks = lex.tokens(body)
@@ -147,7 +149,7 @@ function M.chunk(code)
     if t.kind == "name" then
       local head, tail = body:sub(1, t.pos - 1), body:sub(t.pos)
       if compiles(tail) and compiles("return " .. tail) and compiles(head) then
-        return head .. "return " .. tail, true
+        return head .. "return " .. pack .. "(" .. tail .. "\n)", true
       end
     end
   end

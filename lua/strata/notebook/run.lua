@@ -19,6 +19,9 @@ local M = {}
 
 local clock = core.clock
 
+-- The global through which a cell returns its last call's values (parse.chunk).
+local PACK = "__strata_notebook_values"
+
 -- The error value that ends a notebook early: stop(message) or os.exit(code).
 local Stop = {}
 Stop.__index = Stop
@@ -139,11 +142,13 @@ end
 -- images (`image_item` makes the output), everything else as text.
 local function show_values(rec, values, image_item)
   local texts = {}
-  for i = 2, values.n do
+  for i = 1, values.n do
     local v = values[i]
+    local mt = getmetatable(v)
     local shape = core.is_tensor(v) and v:shape()
     if shape and v:dtype() == "u8" and #shape == 3 and (shape[3] == 3 or shape[3] == 1) then
       rec.add(image_item(v))
+    elseif type(mt) == "table" and mt.__name == "FILE*" then -- what io.write returns: not worth showing
     else
       texts[#texts + 1] = repl.format(v)
     end
@@ -154,7 +159,7 @@ end
 local function run_cell(cell, env, opts)
   cell.outputs = {}
   local rec = recorder(cell.outputs)
-  local body, shows = parse.chunk(cell.code)
+  local body, shows = parse.chunk(cell.code, PACK)
   local fn, err = load(("\n"):rep(cell.line - 1) .. body, "@" .. opts.path, "t", env)
   if not fn then
     cell.status, cell.time = "error", 0
@@ -168,7 +173,7 @@ local function run_cell(cell, env, opts)
   undo()
   if values[1] then
     cell.status = "ok"
-    if shows then show_values(rec, values, opts.image_item) end
+    if shows then show_values(rec, values[2], opts.image_item) end
   elseif is_stop(values[2]) then
     local stop = values[2]
     cell.status = stop.failed and "error" or "ok"
@@ -189,7 +194,7 @@ end
 -- count) with event "start" or "done". Returns a summary: code, failed,
 -- not_run, stopped (message or nil), time.
 function M.cells(cells, opts)
-  local env = setmetatable({}, { __index = _G })
+  local env = setmetatable({ [PACK] = table.pack }, { __index = _G })
   local args = opts.args or {}
   env.arg = table.move(args, 1, #args, 1, { [0] = opts.path })
   local summary = { code = 0, failed = 0, not_run = 0, time = 0 }
