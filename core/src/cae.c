@@ -233,8 +233,9 @@ static size_t lane_parts(const st_cae *m, cae_lane *l, part *out)
     size_t big = s1 > s2 ? s1 : s2;
     if ((size_t)m->flat > big) big = (size_t)m->flat;
     size_t wsz = 0;
-    const st_conv2d_geom *all[4] = {&m->g1w, &g[0], &g[1], &g[2]};
-    for (int i = 0; i < 4; i++) {
+    /* g[0] itself never runs: conv1 and deconv1 use the window geometry. */
+    const st_conv2d_geom *all[3] = {&m->g1w, &g[1], &g[2]};
+    for (int i = 0; i < 3; i++) {
         st_conv2d_geom gi = *all[i];
         gi.batch = l->cap;
         size_t s = st_conv2d_workspace_floats(&gi);

@@ -19,7 +19,9 @@
  *
  * The model owns every buffer a training step needs, sized once for
  * `max_batch` samples: encode, decode, backward and the optimiser step
- * never allocate. Parameters live in one flat float array (and the
+ * never allocate. The buffers grow linearly with max_batch (about 35 MB
+ * for 32 samples of 32x32x16), so encode a large set in slices of
+ * max_batch rather than raising it. Parameters live in one flat float array (and the
  * gradients in a second one of the same layout), exposed as named tensor
  * views with Keras names and layouts ("conv1.kernel" [5,5,C,f0],
  * "conv1.bias", ..., "dense.kernel" [flat,d], "dense_1.kernel" [d,flat],
