@@ -300,7 +300,10 @@ static st_status load_history(const st_safetensors *f, const char *name, int col
 static st_status parse_stage(const char *s, st_dec_stage *out)
 {
     for (int i = ST_DEC_PRETRAIN; i <= ST_DEC_DONE; i++)
-        if (strcmp(s, st_dec_stage_name((st_dec_stage)i)) == 0) return *out = (st_dec_stage)i, ST_OK;
+        if (strcmp(s, st_dec_stage_name((st_dec_stage)i)) == 0) {
+            *out = (st_dec_stage)i;
+            return ST_OK;
+        }
     return st_fail(ST_EFORMAT, "unknown stage '%s'", s);
 }
 

@@ -53,6 +53,13 @@ static st_status numeric_failure(st_dec *d, const char *stage, const char *where
                           : "no checkpoint directory was set");
 }
 
+/* The callback asked to stop: not an error. */
+static st_status stop_here(bool *stopped)
+{
+    *stopped = true;
+    return ST_OK;
+}
+
 static void identity_shuffle(st_dec *d)
 {
     int64_t *perm = d->perm->data;
@@ -82,14 +89,14 @@ static st_status pretrain(st_dec *d, const st_tensor *x, st_dec_callback cb, voi
             d->last[0] = d->last[2] = loss;
             d->last[1] = 0;
             d->step++;
-            if (!notify(d, cb, ctx, ST_DEC_EV_STEP, false)) return *stopped = true, ST_OK;
+            if (!notify(d, cb, ctx, ST_DEC_EV_STEP, false)) return stop_here(stopped);
         }
         d->epoch++;
         d->step = 0;
         if (d->epoch == d->cfg.epochs) d->stage = ST_DEC_KMEANS;
         bool written;
         ST_TRY(checkpoint(d, &written));
-        if (!notify(d, cb, ctx, ST_DEC_EV_EPOCH, written)) return *stopped = true, ST_OK;
+        if (!notify(d, cb, ctx, ST_DEC_EV_EPOCH, written)) return stop_here(stopped);
     }
     d->stage = ST_DEC_KMEANS;
     return ST_OK;
@@ -195,14 +202,14 @@ static st_status cluster(st_dec *d, const st_tensor *x, st_dec_callback cb, void
             }
             bool written;
             ST_TRY(checkpoint(d, &written));
-            if (!notify(d, cb, ctx, ST_DEC_EV_UPDATE, written)) return *stopped = true, ST_OK;
+            if (!notify(d, cb, ctx, ST_DEC_EV_UPDATE, written)) return stop_here(stopped);
         }
         double loss[3];
         ST_TRY(cluster_step(d, x, loss));
         ST_TRY(dec_history_push(&d->clu_loss, loss, 3));
         memcpy(d->last, loss, sizeof loss);
         d->ite++;
-        if (!notify(d, cb, ctx, ST_DEC_EV_STEP, false)) return *stopped = true, ST_OK;
+        if (!notify(d, cb, ctx, ST_DEC_EV_STEP, false)) return stop_here(stopped);
     }
     if (d->stop == ST_DEC_RUNNING) d->stop = ST_DEC_MAXITER;
     d->stage = ST_DEC_DONE;
