@@ -124,11 +124,12 @@ nb.table(per_class, { header = { "class", "test images", "recall", "precision" }
 ## The predictions as a grid
 
 `strata.grid` draws the explanation figures. Its concept grid shows one row
-per group of images; here a row holds test images the network put in one
-class, with each image's **true** class under it, so mistakes stand out.
-The caption of a row gives how many of the 1,000 images were predicted as
-that class (n), the share of them that truly are (purity) and the most
-common true class.
+per group of images (in an explanation, one cluster of a layer). Here we
+hand it our own groups: row *c* ("concept *c*") holds test images the
+network put in class *c*, with each image's **true** class under it, so the
+mistakes stand out. The caption of a row gives how many of the 1,000 images
+were predicted as that class (n), the share of them that truly are (purity,
+the precision above) and the most common true class.
 ]]
 local per_row = 8
 local members = strata.zeros(10, per_row, "i64") -- 0 = empty slot

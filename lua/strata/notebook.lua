@@ -132,7 +132,7 @@ local function text_table(header, rows, width)
       local pad = (" "):rep(w[c] - (utf8.len(s) or #s))
       parts[c] = type(r[c]) == "number" and pad .. s or s .. pad
     end
-    lines[#lines + 1] = table.concat(parts, "  ")
+    lines[#lines + 1] = table.concat(parts, "  "):gsub("%s+$", "")
     if k == 1 and header then
       local dash = {}
       for c = 1, width do dash[c] = ("-"):rep(w[c]) end
