@@ -27,12 +27,13 @@ print("data from " .. root)
 `strata.model.load` reads a safetensors file whose metadata names the
 architecture, the input size and the preprocessing
 (`docs/model-format.md`), and builds the network in C. Printing it gives a
-summary of every layer; here we keep its first line.
+summary of every layer (its name, what it computes, its output shape and
+inputs); here are the first lines.
 ]]
 local net = assert(strata.model.load(model_path))
-print((tostring(net):match("^[^\n]*")))
-print(("%d parameters, input %s, %d classes"):format(net:param_count(), table.concat({ net:input_shape() }, "x"),
-  net:class_count()))
+local summary = tostring(net)
+print((summary:match("^([^\n]*\n[^\n]*\n[^\n]*\n[^\n]*\n[^\n]*)")))
+print(("... %d lines in all"):format(select(2, summary:gsub("\n", "")) + 1))
 
 --[[md
 ## Taps
@@ -41,15 +42,17 @@ Every named output of the network is a *tap*: any of them can be read in a
 forward pass, which is how the explainer sees what a layer computes. Names
 follow the PyTorch modules (`layer2.3.conv1`), and the Keras-style aliases
 `activation`, `activation_18`, `activation_36`, `activation_54` name the four
-layers the paper clusters. There are many taps; these are the stage outputs:
+layers the paper clusters. There are many taps; these are the stage
+outputs:
 ]]
-local stages = { input = true, stem = true, layer1 = true, layer2 = true, layer3 = true, pool = true, logits = true,
-  activation = true, activation_18 = true, activation_36 = true, activation_54 = true }
+local shapes = {}
+for _, t in ipairs(net:taps()) do shapes[t.name] = table.concat(t.shape, " x ") end
 local rows = {}
-for _, t in ipairs(net:taps()) do
-  if stages[t.name] then rows[#rows + 1] = { t.name, table.concat(t.shape, " x ") } end
+for _, pair in ipairs({ { "input" }, { "stem", "activation" }, { "layer1", "activation_18" },
+  { "layer2", "activation_36" }, { "layer3", "activation_54" }, { "pool" }, { "logits" } }) do
+  rows[#rows + 1] = { pair[1], pair[2] or "", shapes[pair[1]] }
 end
-nb.table(rows, { header = { "tap", "shape (H x W x C)" }, caption = #net:taps() .. " taps in all" })
+nb.table(rows, { header = { "tap", "alias", "shape (H x W x C)" }, caption = #net:taps() .. " taps in all" })
 
 --[[md
 ## The data
@@ -80,7 +83,7 @@ for i = 1, 12 do
   local truth, guess = y:get(i), top:get(i) - 1
   shown[i] = { i, names[truth + 1], names[guess + 1], prob:get(i, guess + 1), guess == truth and "yes" or "NO" }
 end
-nb.table(shown, { header = { "test image", "true class", "predicted", "probability", "right?" } })
+nb.table(shown, { header = { "test image", "true class", "predicted", "probability", "right?" }, format = "%.4f" })
 
 --[[md
 ## Accuracy on the 1,000 test images
@@ -118,7 +121,7 @@ for c = 1, 10 do
   local hit = confusion:get(c, c)
   per_class[c] = { names[c], actual, hit / actual, predicted > 0 and hit / predicted or 0 }
 end
-nb.table(per_class, { header = { "class", "test images", "recall", "precision" } })
+nb.table(per_class, { header = { "class", "test images", "recall", "precision" }, format = "%.3f" })
 
 --[[md
 ## The predictions as a grid

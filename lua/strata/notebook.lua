@@ -116,19 +116,19 @@ local function table_rows(rows, opts)
   return out, header
 end
 
-local function text_table(header, rows, width)
+local function text_table(header, rows, width, formats)
   local all = { header }
   for _, r in ipairs(rows) do all[#all + 1] = r end
   local w = {}
-  local function cell(v) return math.type(v) == "float" and ("%.6g"):format(v) or tostring(v == nil and "" or v) end
+  local function cell(r, c) return page.cell_text(r[c], formats and r ~= header and formats[c] or nil) end
   for _, r in ipairs(all) do
-    for c = 1, width do w[c] = math.max(w[c] or 0, utf8.len(cell(r[c])) or #cell(r[c])) end
+    for c = 1, width do w[c] = math.max(w[c] or 0, utf8.len(cell(r, c)) or #cell(r, c)) end
   end
   local lines = {}
   for k, r in ipairs(all) do
     local parts = {}
     for c = 1, width do
-      local s = cell(r[c])
+      local s = cell(r, c)
       local pad = (" "):rep(w[c] - (utf8.len(s) or #s))
       parts[c] = type(r[c]) == "number" and pad .. s or s .. pad
     end
@@ -146,18 +146,28 @@ end
 --- Shows a table. rows: a list of lists ({{"a", 1}, {"b", 2}}), a list of
 -- records (read in opts.columns order, default their sorted keys), or one
 -- record (shown as key / value rows). opts: header (column titles),
--- columns, caption. Numbers are right-aligned.
+-- columns, caption, format (how numbers are written: a string.format
+-- pattern such as "%.3f" for every column, or a list with one per column,
+-- false for the default "%.6g"). Numbers are right-aligned.
 function M.table(rows, opts)
   if type(rows) ~= "table" then arg_error("table", 1, "rows: table expected, got " .. type(rows)) end
-  opts = util.options("strata.notebook.table", opts, { header = false, columns = false, caption = false })
+  opts = util.options("strata.notebook.table", opts, { header = false, columns = false, caption = false, format = false })
   local body, header = table_rows(rows, opts)
   local width = header and #header or 0
   for _, r in ipairs(body) do width = math.max(width, #r) end
+  local formats = opts.format or nil
+  if type(formats) == "string" then
+    local all = {}
+    for c = 1, width do all[c] = formats end
+    formats = all
+  elseif formats ~= nil and type(formats) ~= "table" then
+    arg_error("table", 2, "format: a string or a list of strings expected, got " .. type(formats))
+  end
   if emit then
-    emit({ kind = "table", header = header, rows = body, width = width, caption = opts.caption or nil })
+    emit({ kind = "table", header = header, rows = body, width = width, formats = formats, caption = opts.caption or nil })
   else
     if opts.caption then print(opts.caption) end
-    print(text_table(header, body, width))
+    print(text_table(header, body, width, formats))
   end
 end
 

@@ -185,7 +185,7 @@ io.write("written ", 1.5, "\n")
 local canvas = strata.zeros(4, 6, 3, "u8"):fill(200)
 strata.grid.save(canvas, "tiny.png")
 strata.notebook.image("tiny.png", { caption = "a <tiny> image" })
-strata.notebook.table({ { "<x>", 1.25 } }, { header = { "name", "value" } })
+strata.notebook.table({ { "<x>", 1.25 } }, { header = { "name", "value" }, format = { false, "%.3f" } })
 if answer == 42 then print("still shared") end
 --[[md
 The next cell fails.
@@ -215,7 +215,7 @@ print("after the failure")
     p:close()
     assert.truthy(#b64 > 20)
     contains(cell_html(html, 2), '<img src="data:image/png;base64,' .. b64 .. '" alt="a &lt;tiny&gt; image"')
-    contains(cell_html(html, 2), "<td>&lt;x&gt;</td><td class=\"num\">1.25</td>")
+    contains(cell_html(html, 2), "<td>&lt;x&gt;</td><td class=\"num\">1.250</td>")
     contains(cell_html(html, 2), "still shared")
     -- the failure: message, traceback with the notebook's line numbers
     local failed = cell_html(html, 3)
@@ -290,10 +290,10 @@ print("after the failure")
       "--[[md", "# prose is a comment", "]]",
       "strata.grid.save(strata.zeros(2, 2, 3, 'u8'), 'p.png')",
       "strata.notebook.image('p.png')",
-      "strata.notebook.table({ { 'a', 10 }, { 'bb', 2 } }, { header = { 'k', 'v' } })",
+      "strata.notebook.table({ { 'a', 10 }, { 'bb', 2.5 } }, { header = { 'k', 'v' }, format = '%.2f' })",
     }, "\n"))
     local code, out = run({ "plain.lua" })
     assert.are.equal(0, code)
-    assert.are.equal("[image: p.png]\nk   v\n--  --\na   10\nbb   2\n", out)
+    assert.are.equal("[image: p.png]\nk   v\n--  ----\na     10\nbb  2.50\n", out)
   end)
 end)

@@ -7,7 +7,8 @@
 -- status ("ok", "error", "not run", "stopped"), time (seconds) and outputs:
 --   {kind = "stdout" | "stderr" | "value" | "error" | "note", text = ...}
 --   {kind = "image", bytes =, mime =, caption =, width =}
---   {kind = "table", header = {...} or nil, rows = {{...}, ...}, caption =}
+--   {kind = "table", header = {...} or nil, rows = {{...}, ...}, width = columns,
+--    formats = {per column: a format for numbers, or false} or nil, caption =}
 --   {kind = "markdown", text = ...}
 local lex = require "strata.notebook.lex"
 local md = require "strata.notebook.markdown"
@@ -83,8 +84,12 @@ local function pre(class, text)
   return '<pre class="' .. class .. '">' .. escape(text) .. note .. "</pre>"
 end
 
-local function cell_text(v)
-  if math.type(v) == "float" then return ("%.6g"):format(v) end
+--- A table cell as text: floats through `fmt` (a string.format pattern,
+-- default "%.6g"), nil as "", anything else by tostring.
+function M.cell_text(v, fmt)
+  if v == nil then return "" end
+  if math.type(v) == "float" then return (fmt or "%.6g"):format(v) end
+  if fmt and math.type(v) == "integer" and fmt:match("[dxX]$") then return fmt:format(v) end
   return tostring(v)
 end
 
@@ -102,7 +107,7 @@ local function render_table(item)
     for i = 1, item.width do
       local v = row[i]
       local num = type(v) == "number" and ' class="num"' or ""
-      td[i] = "<td" .. num .. ">" .. escape(v == nil and "" or cell_text(v)) .. "</td>"
+      td[i] = "<td" .. num .. ">" .. escape(M.cell_text(v, item.formats and item.formats[i] or nil)) .. "</td>"
     end
     out[#out + 1] = "<tr>" .. table.concat(td) .. "</tr>"
   end
