@@ -151,7 +151,8 @@ end
 -- false for the default "%.6g"). Numbers are right-aligned.
 function M.table(rows, opts)
   if type(rows) ~= "table" then arg_error("table", 1, "rows: table expected, got " .. type(rows)) end
-  opts = util.options("strata.notebook.table", opts, { header = false, columns = false, caption = false, format = false })
+  opts = util.options("strata.notebook.table", opts,
+    { header = false, columns = false, caption = false, format = false })
   local body, header = table_rows(rows, opts)
   local width = header and #header or 0
   for _, r in ipairs(body) do width = math.max(width, #r) end
@@ -164,7 +165,8 @@ function M.table(rows, opts)
     arg_error("table", 2, "format: a string or a list of strings expected, got " .. type(formats))
   end
   if emit then
-    emit({ kind = "table", header = header, rows = body, width = width, formats = formats, caption = opts.caption or nil })
+    emit({ kind = "table", header = header, rows = body, width = width, formats = formats,
+      caption = opts.caption or nil })
   else
     if opts.caption then print(opts.caption) end
     print(text_table(header, body, width, formats))

@@ -58,7 +58,8 @@ end
 
 describe("markdown", function()
   it("renders headings, paragraphs and emphasis", function()
-    assert.are.equal('<h2 id="a-title">A <em>title</em></h2>\n<p>one <strong>two</strong> <code>x &lt; y</code>\nthree</p>',
+    assert.are.equal(
+      '<h2 id="a-title">A <em>title</em></h2>\n<p>one <strong>two</strong> <code>x &lt; y</code>\nthree</p>',
       md.render("## A *title*\n\none **two** `x < y`\nthree"))
     assert.are.equal("<p>a_b_c and <em>it</em> and 2 * 3 * 4</p>", md.render("a_b_c and _it_ and 2 * 3 * 4"))
     assert.are.equal("<p><em><strong>both</strong></em> <del>gone</del> *kept*</p>",
@@ -149,7 +150,8 @@ describe("cells", function()
     }, "\n"))
     assert.are.equal(4, #cells)
     assert.are.same({ "markdown", "# Title", 2 }, { cells[1].kind, cells[1].text, cells[1].line })
-    assert.are.same({ "code", "local x = 1\ns = '--[[md not prose'", 5 }, { cells[2].kind, cells[2].code, cells[2].line })
+    assert.are.same({ "code", "local x = 1\ns = '--[[md not prose'", 5 },
+      { cells[2].kind, cells[2].code, cells[2].line })
     assert.are.same({ "code", "print(x)", 9 }, { cells[3].kind, cells[3].code, cells[3].line })
     assert.are.same({ "markdown", "has ]] inside" }, { cells[4].kind, cells[4].text })
   end)

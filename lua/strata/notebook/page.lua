@@ -177,35 +177,55 @@ local CSS = [[
 :root{--fg:#1d2430;--muted:#6a7385;--line:#dde2ea;--code:#f6f8fb;--out:#ffffff;--accent:#2f5fb3;--bad:#b3261e}
 *{box-sizing:border-box}
 body{margin:0;background:#eef1f5;color:var(--fg);font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-main{max-width:1000px;margin:0 auto;padding:24px 28px 64px;background:#fff;min-height:100vh;box-shadow:0 0 0 1px var(--line)}
-header.top{font-size:13px;color:var(--muted);border-bottom:1px solid var(--line);padding-bottom:10px;margin-bottom:8px;display:flex;flex-wrap:wrap;gap:4px 18px}
-header.top .state-ok{color:#1b7a3a;font-weight:600}header.top .state-bad{color:var(--bad);font-weight:600}
-h1,h2,h3,h4{line-height:1.25;margin:1.3em 0 .5em}h1{font-size:1.9em}h2{font-size:1.45em;border-bottom:1px solid var(--line);padding-bottom:.2em}
+main{
+  max-width:1000px;margin:0 auto;padding:24px 28px 64px;background:#fff;min-height:100vh;
+  box-shadow:0 0 0 1px var(--line);}
+header.top{
+  font-size:13px;color:var(--muted);border-bottom:1px solid var(--line);padding-bottom:10px;margin-bottom:8px;
+  display:flex;flex-wrap:wrap;gap:4px 18px;}
+header.top .state-ok{color:#1b7a3a;font-weight:600}
+header.top .state-bad{color:var(--bad);font-weight:600}
+h1,h2,h3,h4{line-height:1.25;margin:1.3em 0 .5em}
+h1{font-size:1.9em}
+h2{font-size:1.45em;border-bottom:1px solid var(--line);padding-bottom:.2em}
 a{color:var(--accent)}
 code,pre{font:13.5px/1.45 ui-monospace,"SF Mono",Menlo,Consolas,"DejaVu Sans Mono",monospace}
 :not(pre)>code{background:var(--code);border:1px solid var(--line);border-radius:4px;padding:0 .25em}
 pre{margin:0;padding:10px 12px;overflow-x:auto;white-space:pre-wrap;word-break:break-word}
 .md pre,.markdown pre{background:var(--code);border:1px solid var(--line);border-radius:6px}
 blockquote{margin:0 0 1em;padding:.1em 1em;border-left:4px solid var(--line);color:var(--muted)}
-table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid var(--line);padding:4px 10px;text-align:left}
-th{background:var(--code)}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.table-wrap{overflow-x:auto}caption{caption-side:top;text-align:left;color:var(--muted);font-size:14px;padding:2px 0}
+table{border-collapse:collapse;margin:.6em 0}
+th,td{border:1px solid var(--line);padding:4px 10px;text-align:left}
+th{background:var(--code)}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.table-wrap{overflow-x:auto}
+caption{caption-side:top;text-align:left;color:var(--muted);font-size:14px;padding:2px 0}
 .cell.code{margin:14px 0;border:1px solid var(--line);border-radius:8px;overflow:hidden}
-.cell.code .meta{display:flex;gap:10px;align-items:baseline;font-size:12.5px;color:var(--muted);padding:4px 12px;background:#f0f3f8;border-bottom:1px solid var(--line)}
+.cell.code .meta{
+  display:flex;gap:10px;align-items:baseline;font-size:12.5px;color:var(--muted);padding:4px 12px;background:#f0f3f8;
+  border-bottom:1px solid var(--line);}
 .cell.code .meta .label{font-weight:600;text-decoration:none;color:var(--accent)}
 .cell.code .meta .time{margin-left:auto;font-variant-numeric:tabular-nums}
 .cell.code .meta .status{font-weight:600;color:var(--bad)}
-.cell.not-run,.cell.stopped{opacity:.55}.cell.not-run .meta .status,.cell.stopped .meta .status{color:var(--muted)}
+.cell.not-run,.cell.stopped{opacity:.55}
+.cell.not-run .meta .status,.cell.stopped .meta .status{color:var(--muted)}
 .cell.error{border-color:var(--bad)}
 pre.src{background:var(--code)}
 .outputs{border-top:1px solid var(--line);padding:4px 0}
-pre.out{background:var(--out)}pre.stderr{color:#8a5a00}pre.value{color:#34495e}
+pre.out{background:var(--out)}
+pre.stderr{color:#8a5a00}
+pre.value{color:#34495e}
 pre.error{color:var(--bad);background:#fdf1f0;border-left:4px solid var(--bad)}
 p.note{margin:6px 12px;color:var(--muted);font-style:italic}
-figure{margin:8px 12px}figure img{max-width:100%;image-rendering:pixelated;border:1px solid var(--line)}
+figure{margin:8px 12px}
+figure img{max-width:100%;image-rendering:pixelated;border:1px solid var(--line)}
 figcaption{font-size:13px;color:var(--muted)}
-.outputs .md{padding:0 12px}.outputs table.data{margin:8px 12px}
-.k{color:#8b2fb3;font-weight:600}.s{color:#1d7a3b}.c{color:#7b8494;font-style:italic}.n{color:#b35a00}
+.outputs .md{padding:0 12px}
+.outputs table.data{margin:8px 12px}
+.k{color:#8b2fb3;font-weight:600}
+.s{color:#1d7a3b}
+.c{color:#7b8494;font-style:italic}
+.n{color:#b35a00}
 .trunc{color:var(--muted);font-style:italic}
 footer{margin-top:40px;font-size:12px;color:var(--muted)}
 ]]

@@ -26,7 +26,9 @@ local function dedent(text)
     end
   end
   if not common or common == "" then return text end
-  return (text:gsub("[^\n]*", function(line) return line:sub(1, #common) == common and line:sub(#common + 1) or line end))
+  return (text:gsub("[^\n]*", function(line)
+    return line:sub(1, #common) == common and line:sub(#common + 1) or line
+  end))
 end
 
 --- The cells of a notebook source, in order.

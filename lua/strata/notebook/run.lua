@@ -82,7 +82,7 @@ local function capture_file(rec, kind, real)
     end,
     flush = function(self) return self end,
     setvbuf = function() return true end,
-    close = function() return nil, "a notebook cannot close standard " .. (kind == "stdout" and "output" or "error") end,
+    close = function() return nil, "a notebook cannot close its standard " .. kind end,
     seek = function() return nil, "not seekable" end,
     lines = function() error("standard " .. kind .. " is not readable", 2) end,
     read = function() return nil, "not readable" end,
