@@ -86,6 +86,9 @@ describe("markdown", function()
     assert.are.equal("<ul>\n<li>a</li>\n<li>b\n<ul>\n<li>c</li>\n</ul></li>\n</ul>", md.render("- a\n- b\n  - c"))
     assert.are.equal('<ol start="3">\n<li>x</li>\n<li>y</li>\n</ol>', md.render("3. x\n4. y"))
     assert.are.equal("<blockquote>\n<p>q <em>e</em></p>\n</blockquote>", md.render("> q *e*"))
+    assert.are.equal("<ul>\n<li><p>a</p></li>\n<li><p>b</p></li>\n</ul>", md.render("- a\n\n- b"))
+    assert.are.equal("<p>para\n2024. a year</p>", md.render("para\n2024. a year"))
+    assert.are.equal("<p>para</p>\n<ul>\n<li>item</li>\n</ul>", md.render("para\n- item"))
   end)
 
   it("renders pipe tables with alignment and escaped pipes", function()
@@ -211,6 +214,9 @@ print("after the failure")
     -- output, escaped: the page itself has no script at all
     contains(cell_html(html, 1), "answer\t42\t&lt;script&gt;alert(1)&lt;/script&gt;\nwritten 1.5\n")
     lacks(html:lower(), "<script")
+    -- self-contained: nothing is fetched
+    lacks(html, "<link")
+    lacks(html, 'src="http')
     -- the image, byte for byte as coreutils encodes the file
     local p = io.popen("base64 -w0 " .. quote(dir .. "/tiny.png"))
     local b64 = p:read("a")

@@ -299,10 +299,12 @@ local function table_alignments(line)
   return aligns
 end
 
--- Lines that end a paragraph without a blank line.
+-- Lines that end a paragraph without a blank line (an ordered list only
+-- when it starts at 1, so "2024. was a year" stays prose).
 local function interrupts(line)
-  return fence_of(line) or heading_of(line) or is_rule(line) or line:match("^ ? ? ?>")
-    or (list_item_of(line) and not is_blank(select(5, list_item_of(line))))
+  if fence_of(line) or heading_of(line) or is_rule(line) or line:match("^ ? ? ?>") then return true end
+  local kind, start, _, _, rest = list_item_of(line)
+  return kind ~= nil and not is_blank(rest) and (kind == "ul" or start == 1)
 end
 
 local render_blocks
