@@ -75,7 +75,7 @@ end
 local MAX_TEXT = 200000
 
 local function pre(class, text)
-  text = terminal_text(text)
+  text = terminal_text(text):gsub("\n$", "") -- the block ends the last line
   local note = ""
   if #text > MAX_TEXT then
     note = ('\n<span class="trunc">… %d more bytes not shown</span>'):format(#text - MAX_TEXT)
