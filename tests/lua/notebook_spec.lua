@@ -8,6 +8,7 @@ local page = require "strata.notebook.page"
 local parse = require "strata.notebook.parse"
 
 local EXE = os.getenv("STRATA_EXE")
+local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or "../.."
 
 local dir
 setup(function()
@@ -303,5 +304,29 @@ print("after the failure")
     local code, out = run({ "plain.lua" })
     assert.are.equal(0, code)
     assert.are.equal("[image: p.png]\nk   v\n--  ----\na     10\nbb  2.50\n", out)
+  end)
+
+  it("has notebooks whose code cells all compile", function()
+    for _, name in ipairs({ "tour.lua", "explain_cifar10.lua" }) do
+      local source = assert(slurp(ROOT .. "/notebooks/" .. name), "notebooks/" .. name .. " is missing")
+      local code = 0
+      for _, cell in ipairs(parse.split(source)) do
+        if cell.kind == "code" then
+          code = code + 1
+          assert(load(parse.chunk(cell.code, "P"), "=" .. name .. ":" .. cell.line, "t", {}))
+        end
+      end
+      assert.is_true(code >= 5, name .. " has code cells")
+    end
+  end)
+
+  it("stops the explainer notebook with instructions when there is no bundle", function()
+    local code, _, err = run({ "notebook", ROOT .. "/notebooks/explain_cifar10.lua", "-o", "explain.html", "--",
+      dir .. "/no-such-work-dir" })
+    assert.are.equal(0, code, err)
+    local html = assert(slurp(dir .. "/explain.html"))
+    contains(html, "<strong>No explainer found</strong>")
+    contains(html, "scripts/explain.sh")
+    contains(html, 'class="cell code stopped"')
   end)
 end)
