@@ -43,20 +43,27 @@ local n = x:shape()[1]
 local dir = opts.work .. "/" .. opts.tap
 os.execute("mkdir -p '" .. dir .. "'")
 
--- One log line per epoch, k-means and target update, with the rate of the
--- steps since the previous line (target updates included: the effective rate).
+-- One log line per epoch, k-means and target update: the mean losses of the
+-- steps since the previous line and their rate (target updates included:
+-- the effective rate).
 local batch = 32
 local last_wall, last_cpu, last_step = os.time(), os.clock(), 0
+local sum, count = { 0, 0, 0 }, 0
 local function log(p)
-  if p.event == "step" then return end
+  if p.event == "step" then
+    sum[1], sum[2], sum[3], count = sum[1] + p.loss, sum[2] + p.kl, sum[3] + p.mse, count + 1
+    return
+  end
   local wall, cpu = os.time() - last_wall, os.clock() - last_cpu
   local steps = p.step >= last_step and p.step - last_step or p.step
-  print(("%s %-6s %-8s step %6d/%-6d loss %.5g kl %.4g mse %.4g delta %.5f | %3ds wall %5.1fs cpu | %4.0f samples/s wall, %4.0f cpu%s"):format(
-    os.date("%H:%M:%S"), p.event, p.stage, p.step, p.total, p.loss, p.kl, p.mse, p.delta, wall, cpu,
+  local m = count > 0 and { sum[1] / count, sum[2] / count, sum[3] / count } or { p.loss, p.kl, p.mse }
+  print(("%s %-6s %-8s step %6d/%-6d mean loss %.5g kl %.4g mse %.4g delta %.5f | %3ds wall %5.1fs cpu | %4.0f samples/s wall, %4.0f cpu%s"):format(
+    os.date("%H:%M:%S"), p.event, p.stage, p.step, p.total, m[1], m[2], m[3], p.delta, wall, cpu,
     wall > 0 and steps * batch / wall or 0, cpu > 0 and steps * batch / cpu or 0,
     p.checkpoint and " [checkpoint]" or ""))
   io.stdout:flush()
   last_wall, last_cpu, last_step = os.time(), os.clock(), p.step
+  sum, count = { 0, 0, 0 }, 0
 end
 
 print(("%s: %d activations of shape %s, %d clusters, %d epochs, %d iterations, seed %d"):format(opts.tap, n,
