@@ -1,8 +1,10 @@
 /* k-means clustering (Lloyd's algorithm with greedy k-means++ seeding),
  * following scikit-learn's KMeans(algorithm="lloyd") step for step:
  *
- *  - the data are centred (the column mean is subtracted) while they are
- *    read, block by block, so a memory-mapped array is never copied whole;
+ *  - distances are those of the centred data (column mean subtracted),
+ *    as scikit-learn centres for precision, but the data are never copied:
+ *    the centring is folded into the GEMM terms (see kmeans.c), so a
+ *    memory-mapped array is only read;
  *  - seeding is greedy k-means++: the first centre is a uniformly random
  *    row; every further centre is the best (lowest resulting potential) of
  *    `n_local_trials` rows drawn with probability proportional to D(x)^2,
