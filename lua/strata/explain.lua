@@ -318,12 +318,11 @@ local function run(o)
   return 0
 end
 
---- Runs the command with the arguments of `strata explain ...` (arg[1]
--- is "explain"); returns the exit code.
+--- Runs the command with the arguments that follow `strata explain`
+-- (args[1], args[2], ...); returns the exit code.
 function M.main(args)
   local list = {}
   for i = 1, #args do list[i] = args[i] end
-  if list[1] == "explain" then table.remove(list, 1) end
   local ok, result = xpcall(function()
     local o = parse(list)
     if o.help then
