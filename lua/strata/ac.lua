@@ -307,8 +307,9 @@ function AC:_fit_layer(l, x, cdir, progress)
       self:log("layer %d (%s): cached model not usable (%s); training", l, spec.tap, err or trainer:stage())
     end
   end
-  self:log("layer %d (%s): training %d clusters (%d pretraining epochs, %d iterations) on %d activations %s",
-    l, spec.tap, cfg.clusters, cfg.epochs or 3, cfg.maxiter or 280, x:shape()[1], table.concat(spec.shape, "x"))
+  self:log("layer %d (%s): %s %d clusters (%d pretraining epochs, %d iterations) on %d activations %s", l, spec.tap,
+    exists(ckpt) and "resuming from its checkpoint:" or "training", cfg.clusters, cfg.epochs or 3, cfg.maxiter or 280,
+    x:shape()[1], table.concat(spec.shape, "x"))
   local t0 = os.time()
   cfg.progress = progress
   local r, trainer = dec.fit(x, cfg)
