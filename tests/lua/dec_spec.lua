@@ -4,8 +4,8 @@
 -- Lua doubles and finite differences.
 local strata = require "strata"
 local dec = strata.dec
-
-local function close(a, b, rtol, atol) return math.abs(a - b) <= (atol or 0) + (rtol or 1e-6) * math.abs(b) end
+local h = require "spec_helpers"
+local close = h.close
 
 local function error_of(f, ...)
   local ok, err = pcall(f, ...)
@@ -36,15 +36,6 @@ local function with(extra)
   for k, v in pairs(extra or {}) do t[k] = v end
   return t
 end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
-  return d
-end
-
-local function rmdir(d) os.execute("rm -rf '" .. d .. "'") end
 
 describe("dec.fit", function()
   local x, classes = blobs(90, 3)
@@ -99,7 +90,7 @@ describe("dec.fit", function()
 
   it("stops from the callback and resumes from its checkpoint to the same model", function()
     local ref = dec.fit(x, SMALL)
-    local dir = tmpdir()
+    local dir = h.tmpdir()
     local events = {}
     local r, why = dec.fit(x, with {
       dir = dir,
@@ -120,7 +111,7 @@ describe("dec.fit", function()
     assert.is_true(resumed.cluster_loss:equal(ref.cluster_loss))
     -- another configuration refuses the checkpoint
     assert.matches("maxiter", error_of(dec.fit, x, with { dir = dir, maxiter = 30 }))
-    rmdir(dir)
+    h.rmdir(dir)
   end)
 
   it("raises a callback's error after stopping cleanly", function()
@@ -178,30 +169,7 @@ describe("dec pieces", function()
     local w = strata.randn(rng, { 5, 4 }) -- L = sum w .* q
     local q = dec.student_t(z, mu, alpha)
     local dz, dmu = dec.student_t_backward(z, mu, q, w, alpha)
-    local W, Z, MU = w:totable(), z:totable(), mu:totable()
-    local function loss()
-      local qq, s = student_t(Z, MU, alpha), 0
-      for i = 1, 5 do
-        for j = 1, 4 do s = s + W[i][j] * qq[i][j] end
-      end
-      return s
-    end
-    local function fd(t, i, j)
-      local old = t[i][j]
-      t[i][j] = old + 1e-5
-      local a = loss()
-      t[i][j] = old - 1e-5
-      local b = loss()
-      t[i][j] = old
-      return (a - b) / 2e-5
-    end
-    local gz, gmu = dz:totable(), dmu:totable()
-    for i = 1, 5 do
-      for t = 1, 3 do assert.is_true(close(gz[i][t], fd(Z, i, t), 1e-3, 1e-5)) end
-    end
-    for j = 1, 4 do
-      for t = 1, 3 do assert.is_true(close(gmu[j][t], fd(MU, j, t), 1e-3, 1e-5)) end
-    end
+    h.check_assignment_grad(function(Z, MU) return student_t(Z, MU, alpha) end, w, z, mu, dz, dmu)
   end)
 
   it("target_distribution, loss_kld and loss_mse follow their formulas", function()

@@ -4,8 +4,8 @@
 -- and a training run that clusters separable blobs.
 local strata = require "strata"
 local variant = assert(loadfile("../../scripts/examples/dec_gaussian_variant.lua"))("--lib")
-
-local function close(a, b, rtol, atol) return math.abs(a - b) <= (atol or 0) + (rtol or 1e-6) * math.abs(b) end
+local h = require "spec_helpers"
+local close = h.close
 
 local function gaussian(z, mu, s2)
   local q = {}
@@ -43,40 +43,15 @@ describe("Gaussian IDEC variant", function()
     local w = strata.randn(rng, { 6, 4 })
     local q = variant.gaussian_q(z, mu, s2)
     local dz, dmu = variant.gaussian_backward(z, mu, q, w, s2)
-    local W, Z, MU = w:totable(), z:totable(), mu:totable()
-    local function loss()
-      local qq, s = gaussian(Z, MU, s2), 0
-      for i = 1, 6 do
-        for j = 1, 4 do s = s + W[i][j] * qq[i][j] end
-      end
-      return s
-    end
-    local function fd(t, i, j)
-      local old = t[i][j]
-      t[i][j] = old + 1e-5
-      local a = loss()
-      t[i][j] = old - 1e-5
-      local b = loss()
-      t[i][j] = old
-      return (a - b) / 2e-5
-    end
-    local gz, gmu = dz:totable(), dmu:totable()
-    for i = 1, 6 do
-      for t = 1, 3 do assert.is_true(close(gz[i][t], fd(Z, i, t), 1e-3, 1e-5)) end
-    end
-    for j = 1, 4 do
-      for t = 1, 3 do assert.is_true(close(gmu[j][t], fd(MU, j, t), 1e-3, 1e-5)) end
-    end
+    h.check_assignment_grad(function(Z, MU) return gaussian(Z, MU, s2) end, w, z, mu, dz, dmu)
   end)
 
   it("clusters separable blobs and lowers its loss", function()
     local x, classes = variant.blobs(150, 9)
-    local dir = os.tmpname()
-    os.remove(dir)
-    os.execute("mkdir -p '" .. dir .. "'")
+    local dir = h.tmpdir()
     local r = variant.fit(x, { clusters = 3, epochs = 2, maxiter = 40, update_interval = 10, batch = 16,
       filters = { 8, 8, 8, 4 }, seed = 2, dir = dir })
-    os.execute("rm -rf '" .. dir .. "'")
+    h.rmdir(dir)
     assert.are.equal(4, #r.updates)
     assert.are.equal(40, #r.losses)
     for _, l in ipairs(r.losses) do assert.is_true(l[1] == l[1] and l[1] < math.huge) end

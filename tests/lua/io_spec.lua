@@ -2,6 +2,7 @@
 -- numpy (an independent reader and writer), nil-plus-message for bad
 -- files, and the real ResNet-56 weights when STRATA_DATA has them.
 local strata = require "strata"
+local h = require "spec_helpers"
 
 local PYTHON = "/usr/bin/python3"
 
@@ -16,23 +17,17 @@ local dir
 -- arguments; returns its stdout.
 local function python(code, ...)
   local script = dir .. "/snippet.py"
-  local f = assert(io.open(script, "w"))
-  f:write(code)
-  f:close()
+  h.write(script, code)
   local args = {}
-  for i, a in ipairs({ ... }) do args[i] = "'" .. a:gsub("'", "'\\''") .. "'" end
+  for i, a in ipairs({ ... }) do args[i] = h.quote(a) end
   local p = assert(io.popen(PYTHON .. " " .. script .. " " .. table.concat(args, " ")))
   local out = p:read("a")
   assert(p:close(), "python failed: " .. code)
   return out
 end
 
-setup(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-end)
-teardown(function() os.execute("rm -rf " .. dir) end)
+setup(function() dir = h.tmpdir() end)
+teardown(function() h.rmdir(dir) end)
 
 local function exists(path)
   local f = io.open(path, "rb")

@@ -6,33 +6,15 @@
 local md = require "strata.notebook.markdown"
 local page = require "strata.notebook.page"
 local parse = require "strata.notebook.parse"
+local h = require "spec_helpers"
 
 local EXE = os.getenv("STRATA_EXE")
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/tests/lua/[^/]*$") or "../.."
 
 local dir
-setup(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-end)
-teardown(function() os.execute("rm -rf " .. dir) end)
-
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+setup(function() dir = h.tmpdir() end)
+teardown(function() h.rmdir(dir) end)
+local quote, write, slurp = h.quote, h.write, h.slurp
 
 -- Runs `strata` with arguments in the test directory; returns the exit
 -- code, stdout and stderr.

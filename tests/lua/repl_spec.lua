@@ -1,30 +1,14 @@
 -- The `strata` executable (STRATA_EXE) driven through pipes: options,
 -- scripts with arguments and exit codes, tracebacks, the interactive loop
 -- on a non-terminal stdin; and the REPL's completion and formatting.
+local h = require "spec_helpers"
 local EXE = os.getenv("STRATA_EXE")
 
 local dir
-setup(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-end)
-teardown(function() os.execute("rm -rf " .. dir) end)
-
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function slurp(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+setup(function() dir = h.tmpdir() end)
+teardown(function() h.rmdir(dir) end)
+local quote, write = h.quote, h.write
+local function slurp(path) return assert(h.slurp(path)) end
 
 -- Runs the executable with arguments and standard input; returns the exit
 -- code, stdout and stderr.
