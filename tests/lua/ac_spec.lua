@@ -6,6 +6,8 @@
 -- misuse give clear errors.
 local strata = require "strata"
 local fixture = require "ac_fixture"
+local missing = fixture.missing()
+if missing then return pending(missing) end
 
 local F = fixture.fitted("ac_spec")
 local ac, net, train, test = F.ac, F.net, F.train, F.test

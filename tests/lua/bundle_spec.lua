@@ -7,6 +7,8 @@ local strata = require "strata"
 local core = strata.core
 local bundle = require "strata.bundle"
 local fixture = require "ac_fixture"
+local missing = fixture.missing()
+if missing then return pending(missing) end
 
 local F = fixture.fitted("bundle_spec")
 local ac, net, train, test = F.ac, F.net, F.train, F.test

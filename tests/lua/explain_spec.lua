@@ -6,20 +6,15 @@
 local strata = require "strata"
 local core = strata.core
 local fixture = require "ac_fixture"
+local missing = fixture.missing()
+if missing then return pending(missing) end
+local h = require "spec_helpers"
 
 local exe = assert(os.getenv("STRATA_EXE"), "STRATA_EXE is not set (run through ctest)")
 local work = fixture.tmpdir("explain_spec")
-local data = fixture.data_dir .. "/cifar-10-batches-bin"
+local data = fixture.cifar_dir
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local q, read = h.quote, h.slurp
 
 -- Runs strata explain with the arguments; returns exit code, stdout, stderr.
 local function explain(args)
