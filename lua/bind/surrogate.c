@@ -184,7 +184,10 @@ static const double *weights_arg(lua_State *L, int arg, int n)
     return w;
 }
 
-static int s_predict_proba(lua_State *L)
+/* s:predict_proba(q, w) and s:predict(q, w): the same arguments, one result tensor. */
+static int predict_with(lua_State *L,
+                        st_status (*predict)(const st_surrogate *, const st_tensor *const *, const double *,
+                                             st_tensor **))
 {
     lua_settop(L, 3);
     st_surrogate *s = check_surrogate(L, 1);
@@ -192,23 +195,14 @@ static int s_predict_proba(lua_State *L)
     tensor_list(L, 2, st_surrogate_layer_count(s), "assignments", &q);
     const double *w = weights_arg(L, 3, st_surrogate_layer_count(s));
     st_tensor **slot = st_lua_new_tensor_slot(L);
-    ST_LUA_CHECK(L, st_surrogate_predict_proba(s, q, w, slot));
+    ST_LUA_CHECK(L, predict(s, q, w, slot));
     st_lua_track(L, *slot);
     return 1;
 }
 
-static int s_predict(lua_State *L)
-{
-    lua_settop(L, 3);
-    st_surrogate *s = check_surrogate(L, 1);
-    const st_tensor **q;
-    tensor_list(L, 2, st_surrogate_layer_count(s), "assignments", &q);
-    const double *w = weights_arg(L, 3, st_surrogate_layer_count(s));
-    st_tensor **slot = st_lua_new_tensor_slot(L);
-    ST_LUA_CHECK(L, st_surrogate_predict(s, q, w, slot));
-    st_lua_track(L, *slot);
-    return 1;
-}
+static int s_predict_proba(lua_State *L) { return predict_with(L, st_surrogate_predict_proba); }
+
+static int s_predict(lua_State *L) { return predict_with(L, st_surrogate_predict); }
 
 static int s_predict_layers(lua_State *L)
 {
