@@ -2,11 +2,7 @@
  * METHOD.md c.2-c.3 built from the pieces, outputs, determinism, the
  * reference's batch-index rule (Q5), the tol stop, checkpoint/resume
  * giving a bitwise-identical model, and the non-finite-loss failure. */
-/* tmpdir.h's snprintf trips -Wformat-truncation once inlined here. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "tmpdir.h"
-#pragma GCC diagnostic pop
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

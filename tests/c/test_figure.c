@@ -3,13 +3,7 @@
  * the documented sizes: frame m = H/16 image pixels, images upscaled by
  * nearest neighbour, captions centred under their image. Also the font,
  * PNG round trips through stb_image, and bad input. */
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE /* mkdtemp */
-#endif
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+#include "tmpdir.h"
 #include "strata/figure.h"
 #include "strata/image.h"
 #include "testing.h"
@@ -283,14 +277,12 @@ static void test_font_and_text(void)
 
 static void test_png_round_trip(void)
 {
-    char dir[512], path[600];
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/strata-figure-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(dir)) {
+    tmpdir dir;
+    if (tmpdir_make(&dir)) {
         CHECK(!"no temporary directory");
         return;
     }
-    snprintf(path, sizeof path, "%s/similar.png", dir);
+    const char *path = tmpdir_file(&dir, "similar.png");
     st_tensor *ti = train_images(3), *qi = query_images(1), *nb = ids(1, 3, (int64_t[]){0, 1, 2});
     st_tensor *tl = ids(3, 0, (int64_t[]){0, 1, 2});
     st_image_set q = {qi, NULL, NULL, 0}, t = {ti, tl, names, 3};
@@ -306,13 +298,8 @@ static void test_png_round_trip(void)
         CHECK(b.x1 - b.x0 + 1 == 48);
     }
     /* the atomic write left nothing but the file */
-    int entries = 0;
-    DIR *dd = opendir(dir);
-    for (struct dirent *e; dd && (e = readdir(dd));) entries += e->d_name[0] != '.';
-    if (dd) closedir(dd);
-    CHECK(entries == 1);
-    unlink(path);
-    rmdir(dir);
+    CHECK(tmpdir_count(&dir) == 1);
+    tmpdir_remove(&dir);
     st_tensor_free(cv);
     st_tensor_free(back);
     st_tensor_free(ti);

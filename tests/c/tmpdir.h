@@ -27,10 +27,11 @@ static int tmpdir_make(tmpdir *d)
     return mkdtemp(d->path) ? 0 : -1;
 }
 
-/* "<dir>/<name>" in a static buffer slot (4 slots, reused in turn). */
+/* "<dir>/<name>" in a static buffer slot (4 slots, reused in turn). Room
+ * for the longest path and a dirent name, so snprintf never truncates. */
 static const char *tmpdir_file(const tmpdir *d, const char *name)
 {
-    static char bufs[4][600];
+    static char bufs[4][sizeof d->path + sizeof((struct dirent *)0)->d_name];
     static int next;
     char *b = bufs[next++ & 3];
     snprintf(b, sizeof bufs[0], "%s/%s", d->path, name);
