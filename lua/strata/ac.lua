@@ -52,7 +52,7 @@ local NEW_DEFAULTS = {
   quiet = false,
 }
 
-local function arg_error(fname, n, msg) error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3) end
+local arg_error = util.arg_error
 
 local function is_tensor(x) return core.is_tensor(x) end
 

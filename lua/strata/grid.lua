@@ -23,23 +23,13 @@
 -- row_titles, plus per function the ones listed there. Unknown keys are an
 -- error.
 local core = require "strata.core"
+local util = require "strata.util"
 
 local M = {}
 
 local function is_tensor(x) return core.is_tensor(x) end
 
-local function arg_error(fname, n, msg) error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 3) end
-
-local function check_keys(fname, n, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then arg_error(fname, n, "opts: table expected, got " .. type(opts)) end
-  local ok = {}
-  for _, k in ipairs(allowed) do ok[k] = true end
-  for k in pairs(opts) do
-    if not ok[k] then arg_error(fname, n, "opts: unknown key '" .. tostring(k) .. "'") end
-  end
-  return opts
-end
+local arg_error, check_keys = util.arg_error, util.check_keys
 
 -- The positions held by a tensor or a list, as a Lua list.
 local function position_list(x)

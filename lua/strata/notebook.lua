@@ -28,7 +28,7 @@ local emit_hook = { get = function() return emit end, set = function(f) emit = f
 --- True while a notebook is being rendered.
 function M.active() return emit ~= nil end
 
-local function arg_error(fname, n, msg) error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3) end
+local arg_error = util.arg_error
 
 local function read_file(path)
   local f, err = io.open(path, "rb")

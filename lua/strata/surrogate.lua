@@ -18,21 +18,11 @@
 -- predict_layers, posterior(l), counts(l), prior(l), issues(),
 -- cluster_stats(l), layer_count(), class_count(), cluster_count(l).
 local core = require "strata.core"
+local util = require "strata.util"
 
 local M = {}
 
-local function arg_error(fname, n, msg) error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 3) end
-
-local function check_keys(fname, n, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then arg_error(fname, n, "opts: table expected, got " .. type(opts)) end
-  local ok = {}
-  for _, k in ipairs(allowed) do ok[k] = true end
-  for k in pairs(opts) do
-    if not ok[k] then arg_error(fname, n, "opts: unknown key '" .. tostring(k) .. "'") end
-  end
-  return opts
-end
+local arg_error, check_keys = util.arg_error, util.check_keys
 
 --- Empirical posteriors from the training data. opts: classes (required),
 -- clusters (list of K_l, for cluster-id tensors), min_cluster_size (1:

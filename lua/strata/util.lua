@@ -25,4 +25,21 @@ function M.options(what, opts, defaults, level)
   return out
 end
 
+--- Raises "bad argument #n to 'fname' (msg)" at the level of the caller of
+-- the function that called arg_error, as luaL_argerror does for C functions.
+function M.arg_error(fname, n, msg) error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 3) end
+
+--- opts (argument n of fname) when every key is in the list allowed, {}
+-- for nil; otherwise an argument error naming the unknown key.
+function M.check_keys(fname, n, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then M.arg_error(fname, n, "opts: table expected, got " .. type(opts)) end
+  local ok = {}
+  for _, k in ipairs(allowed) do ok[k] = true end
+  for k in pairs(opts) do
+    if not ok[k] then M.arg_error(fname, n, "opts: unknown key '" .. tostring(k) .. "'") end
+  end
+  return opts
+end
+
 return M
