@@ -73,15 +73,19 @@ def param_shapes(c):
 IMAGENET_BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
 
 
-def write_safetensors(path, tensors, meta):
+def write_safetensors(path, tensors, meta=None):
+    """Writes numpy arrays (float32 or int64) and string metadata as safetensors."""
+    codes = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
     header, blobs, offset = {}, [], 0
     for name in sorted(tensors):
-        raw = np.ascontiguousarray(tensors[name], dtype=np.float32).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
+        a = np.ascontiguousarray(tensors[name])
+        raw = a.tobytes()
+        header[name] = {"dtype": codes[a.dtype], "shape": list(a.shape),
                         "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
-    header["__metadata__"] = meta
+    if meta:
+        header["__metadata__"] = meta
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
     with open(path, "wb") as f:
