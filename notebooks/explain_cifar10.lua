@@ -121,14 +121,7 @@ The reference picks its 10 test images at random without a seed; here they
 are drawn with the explainer's seed, so the page is the same every time.
 ]]
 local Q, K = 10, 10
-local picks = strata.rng(ac.config.seed):sample(#test, Q)
-local images, labels, titles = {}, {}, {}
-for i = 1, Q do
-  local p = math.tointeger(picks:get(i))
-  images[i], labels[i] = test:read(p, p)
-  titles[i] = "test " .. p
-end
-local queries = { images = strata.concat(images, 1), labels = strata.concat(labels, 1) }
+local queries, picks, titles = require("strata.explain").pick_queries(ac, test, Q)
 local weightings = {
   { "equal", { 1, 1, 1, 1 } },
   { "low level", { 2, 1, 0, 0 } },

@@ -205,6 +205,22 @@ local function wtitle(name, w)
   return ("%s (%s)"):format(name, table.concat(parts, ", "))
 end
 
+--- Q test images drawn with the explainer's seed, as the reference
+-- notebook draws 10 at random (seeded here, so pages repeat). Returns the
+-- query batch {images=, labels=}, the picked 1-based positions (i64
+-- tensor) and a row title per query ("test 123").
+function M.pick_queries(ac, test, Q)
+  local strata = require "strata"
+  local picks = strata.rng(ac.config.seed):sample(#test, Q)
+  local images, labels, titles = {}, {}, {}
+  for i = 1, Q do
+    local p = math.tointeger(picks:get(i))
+    images[i], labels[i] = test:read(p, p)
+    titles[i] = "test " .. p
+  end
+  return { images = core.concat(images, 1), labels = core.concat(labels, 1) }, picks, titles
+end
+
 --- Draws the explanation's figures into ac (saved with its bundle):
 -- similar (equal weights), weights (equal / low level / high level),
 -- features_nn (the features baseline), similar_predicted (filtered to the
@@ -214,16 +230,7 @@ function M.figures(ac, train, test, opts)
   local strata = require "strata"
   opts = opts or {}
   local k, Q = opts.k or 10, opts.queries or 10
-  -- Q test images drawn with the seed, as the reference notebook draws
-  -- 10 at random (seeded here).
-  local picks = strata.rng(ac.config.seed):sample(#test, Q)
-  local images, labels, rows = {}, {}, {}
-  for i = 1, Q do
-    local p = math.tointeger(picks:get(i))
-    images[i], labels[i] = test:read(p, p)
-    rows[i] = "test " .. p
-  end
-  local queries = { images = core.concat(images, 1), labels = core.concat(labels, 1) }
+  local queries, picks, rows = M.pick_queries(ac, test, Q)
   local grid = strata.grid
   local L = ac.L
   local equal, low, high = paper_weights(L)
