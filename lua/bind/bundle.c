@@ -122,15 +122,9 @@ static int l_json_decode(lua_State *L)
 
 /* ------------------------------------------------------------ encoding */
 
-typedef struct writer_box {
-    st_json_writer *w;
-} writer_box;
-
 static int writer_gc(lua_State *L)
 {
-    writer_box *b = luaL_checkudata(L, 1, ST_LUA_JSON_WRITER);
-    st_json_writer_free(b->w);
-    b->w = NULL;
+    st_json_writer_free(st_lua_box_take(L, 1, ST_LUA_JSON_WRITER));
     return 0;
 }
 
@@ -218,14 +212,14 @@ static int l_json_encode(lua_State *L)
     luaL_checkany(L, 1);
     int pretty = lua_toboolean(L, 2);
     lua_settop(L, 1);
-    writer_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->w = NULL;
-    luaL_setmetatable(L, ST_LUA_JSON_WRITER);
-    ST_LUA_CHECK(L, st_json_writer_new(pretty, &b->w));
-    encode(L, b->w, 1, 0);
+    void **slot = st_lua_new_box(L, ST_LUA_JSON_WRITER, 0);
+    st_json_writer *w;
+    ST_LUA_CHECK(L, st_json_writer_new(pretty, &w));
+    *slot = w;
+    encode(L, w, 1, 0);
     const char *text;
     size_t n;
-    ST_LUA_CHECK(L, st_json_writer_text(b->w, &text, &n));
+    ST_LUA_CHECK(L, st_json_writer_text(w, &text, &n));
     lua_pushlstring(L, text, n);
     return 1;
 }

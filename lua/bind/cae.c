@@ -23,26 +23,14 @@
 #define ST_LUA_CAE "strata.cae"
 #define ST_LUA_OPTIM "strata.optim"
 
-typedef struct cae_box {
-    st_cae *m;
-} cae_box;
-
-typedef struct optim_box {
-    st_optim *o;
-} optim_box;
-
 static st_cae *check_cae(lua_State *L, int idx)
 {
-    cae_box *b = luaL_checkudata(L, idx, ST_LUA_CAE);
-    if (!b->m) luaL_argerror(L, idx, "autoencoder has been freed");
-    return b->m;
+    return st_lua_check_box(L, idx, ST_LUA_CAE, "autoencoder has been freed");
 }
 
 static st_optim *check_optim(lua_State *L, int idx)
 {
-    optim_box *b = luaL_checkudata(L, idx, ST_LUA_OPTIM);
-    if (!b->o) luaL_argerror(L, idx, "optimiser has been freed");
-    return b->o;
+    return st_lua_check_box(L, idx, ST_LUA_OPTIM, "optimiser has been freed");
 }
 
 st_tensor *st_lua_check_f32(lua_State *L, int idx, const char *what)
@@ -108,18 +96,16 @@ static int l_cae_new(lua_State *L)
         if (lua_getfield(L, 4, "rng") != LUA_TNIL) rng = st_lua_check_rng(L, -1);
         lua_pop(L, 1);
     }
-    cae_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->m = NULL;
-    luaL_setmetatable(L, ST_LUA_CAE);
-    ST_LUA_CHECK(L, st_cae_new(&cfg, rng, &b->m));
+    void **slot = st_lua_new_box(L, ST_LUA_CAE, 0);
+    st_cae *m;
+    ST_LUA_CHECK(L, st_cae_new(&cfg, rng, &m));
+    *slot = m;
     return 1;
 }
 
 static int m_cae_free(lua_State *L)
 {
-    cae_box *b = luaL_checkudata(L, 1, ST_LUA_CAE);
-    st_cae_free(b->m);
-    b->m = NULL;
+    st_cae_free(st_lua_box_take(L, 1, ST_LUA_CAE));
     return 0;
 }
 
@@ -246,11 +232,11 @@ static int m_input_shape(lua_State *L)
 
 static int m_cae_tostring(lua_State *L)
 {
-    cae_box *b = luaL_checkudata(L, 1, ST_LUA_CAE);
-    if (!b->m) return lua_pushliteral(L, "cae (freed)"), 1;
-    const st_cae_config *c = st_cae_get_config(b->m);
+    const st_cae *m = st_lua_box_get(L, 1, ST_LUA_CAE);
+    if (!m) return lua_pushliteral(L, "cae (freed)"), 1;
+    const st_cae_config *c = st_cae_get_config(m);
     lua_pushfstring(L, "cae %dx%dx%d -> %d (filters %d,%d,%d; %d parameters)", c->height, c->width, c->channels,
-                    c->filters[3], c->filters[0], c->filters[1], c->filters[2], (int)st_cae_param_count(b->m));
+                    c->filters[3], c->filters[0], c->filters[1], c->filters[2], (int)st_cae_param_count(m));
     return 1;
 }
 
@@ -286,18 +272,16 @@ static int l_optim_new(lua_State *L)
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 1, 1, "n: expected a positive parameter count");
     st_optim_config c = st_lua_optim_config(L, 2);
-    optim_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->o = NULL;
-    luaL_setmetatable(L, ST_LUA_OPTIM);
-    ST_LUA_CHECK(L, st_optim_new(&c, (size_t)n, &b->o));
+    void **slot = st_lua_new_box(L, ST_LUA_OPTIM, 0);
+    st_optim *o;
+    ST_LUA_CHECK(L, st_optim_new(&c, (size_t)n, &o));
+    *slot = o;
     return 1;
 }
 
 static int m_optim_free(lua_State *L)
 {
-    optim_box *b = luaL_checkudata(L, 1, ST_LUA_OPTIM);
-    st_optim_free(b->o);
-    b->o = NULL;
+    st_optim_free(st_lua_box_take(L, 1, ST_LUA_OPTIM));
     return 0;
 }
 

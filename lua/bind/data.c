@@ -21,25 +21,10 @@
 #include "strata/image.h"
 
 #define ST_LUA_DATASET "strata.dataset"
-#define ST_LUA_NET "strata.net" /* box of one st_net * (net.c) */
-
-typedef struct dataset_box {
-    st_dataset *ds;
-} dataset_box;
 
 static st_dataset *check_ds(lua_State *L, int idx)
 {
-    dataset_box *b = luaL_checkudata(L, idx, ST_LUA_DATASET);
-    if (!b->ds) luaL_argerror(L, idx, "dataset has been freed");
-    return b->ds;
-}
-
-static dataset_box *new_box(lua_State *L)
-{
-    dataset_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->ds = NULL;
-    luaL_setmetatable(L, ST_LUA_DATASET);
-    return b;
+    return st_lua_check_box(L, idx, ST_LUA_DATASET, "dataset has been freed");
 }
 
 static int l_cifar_open(lua_State *L)
@@ -57,9 +42,11 @@ static int l_cifar_open(lua_State *L)
         paths[i] = lua_tostring(L, -1);
         lua_pop(L, 1);
     }
-    dataset_box *b = new_box(L);
-    if (st_cifar_open(kind == 100 ? ST_CIFAR100 : ST_CIFAR10, paths, n, &b->ds) != ST_OK)
+    void **slot = st_lua_new_box(L, ST_LUA_DATASET, 0);
+    st_dataset *ds;
+    if (st_cifar_open(kind == 100 ? ST_CIFAR100 : ST_CIFAR10, paths, n, &ds) != ST_OK)
         return st_lua_push_failure(L);
+    *slot = ds;
     return 1;
 }
 
@@ -89,16 +76,16 @@ static int l_imagefolder_open(lua_State *L)
     lua_pop(L, 1);
     if (lua_getfield(L, 2, "masks") != LUA_TNIL) o.mask_dir = luaL_checkstring(L, -1);
     /* the mask path stays on the stack while the folder loads */
-    dataset_box *b = new_box(L);
-    if (st_imagefolder_open(dir, &o, &b->ds) != ST_OK) return st_lua_push_failure(L);
+    void **slot = st_lua_new_box(L, ST_LUA_DATASET, 0);
+    st_dataset *ds;
+    if (st_imagefolder_open(dir, &o, &ds) != ST_OK) return st_lua_push_failure(L);
+    *slot = ds;
     return 1;
 }
 
 static int m_free(lua_State *L)
 {
-    dataset_box *b = luaL_checkudata(L, 1, ST_LUA_DATASET);
-    st_dataset_free(b->ds);
-    b->ds = NULL;
+    st_dataset_free(st_lua_box_take(L, 1, ST_LUA_DATASET));
     return 0;
 }
 
@@ -252,8 +239,7 @@ static bool on_progress(void *ctx, int64_t done, int64_t total)
 static int m_extract(lua_State *L)
 {
     st_dataset *ds = check_ds(L, 1);
-    st_net **netp = luaL_checkudata(L, 2, ST_LUA_NET);
-    if (!*netp) return luaL_argerror(L, 2, "net has been freed");
+    st_net *net = st_lua_check_box(L, 2, ST_LUA_NET, "net has been freed");
     luaL_checktype(L, 3, LUA_TTABLE);
     st_lua_check_keys(L, 3, (const char *const[]){"taps", "batch", "dir", "in_memory", "index", "progress", NULL});
     st_extract_options o = {0};
@@ -290,7 +276,7 @@ static int m_extract(lua_State *L)
         o.progress_ctx = &p;
     }
     st_extract_result *res = NULL;
-    st_status s = st_extract_run(*netp, ds, &o, o.in_memory ? &res : NULL);
+    st_status s = st_extract_run(net, ds, &o, o.in_memory ? &res : NULL);
     if (p.failed) return lua_error(L);
     ST_LUA_CHECK(L, s);
     lua_settop(L, top);

@@ -25,15 +25,9 @@
 
 #define ST_LUA_DEC "strata.dec"
 
-typedef struct dec_box {
-    st_dec *d;
-} dec_box;
-
 static st_dec *check_dec(lua_State *L, int idx)
 {
-    dec_box *b = luaL_checkudata(L, idx, ST_LUA_DEC);
-    if (!b->d) luaL_argerror(L, idx, "trainer has been freed");
-    return b->d;
+    return st_lua_check_box(L, idx, ST_LUA_DEC, "trainer has been freed");
 }
 
 static st_tensor *push_new(lua_State *L, int ndim, const int64_t *shape)
@@ -200,18 +194,16 @@ static int l_dec_new(lua_State *L)
 {
     int h = (int)luaL_checkinteger(L, 1), w = (int)luaL_checkinteger(L, 2), c = (int)luaL_checkinteger(L, 3);
     st_dec_config cfg = check_config(L, 4);
-    dec_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->d = NULL;
-    luaL_setmetatable(L, ST_LUA_DEC);
-    ST_LUA_CHECK(L, st_dec_new(&cfg, h, w, c, &b->d)); /* copies the strings */
+    void **slot = st_lua_new_box(L, ST_LUA_DEC, 0);
+    st_dec *d;
+    ST_LUA_CHECK(L, st_dec_new(&cfg, h, w, c, &d)); /* copies the strings */
+    *slot = d;
     return 1;
 }
 
 static int m_free(lua_State *L)
 {
-    dec_box *b = luaL_checkudata(L, 1, ST_LUA_DEC);
-    st_dec_free(b->d);
-    b->d = NULL;
+    st_dec_free(st_lua_box_take(L, 1, ST_LUA_DEC));
     return 0;
 }
 

@@ -60,15 +60,9 @@ static int l_save_npy(lua_State *L)
     return ok_or_failure(L, st_npy_save(path, t));
 }
 
-typedef struct writer_box {
-    st_npy_writer *w; /* NULL once closed or aborted */
-} writer_box;
-
 static st_npy_writer *check_writer(lua_State *L)
 {
-    writer_box *b = luaL_checkudata(L, 1, LUA_NPY_WRITER);
-    if (!b->w) luaL_argerror(L, 1, "npy writer is already closed");
-    return b->w;
+    return st_lua_check_box(L, 1, LUA_NPY_WRITER, "npy writer is already closed");
 }
 
 /* strata.npy_writer(path, dtype, shape) -> writer | nil, message */
@@ -80,10 +74,10 @@ static int l_npy_writer(lua_State *L)
     int64_t shape[ST_MAX_DIMS];
     luaL_checktype(L, 3, LUA_TTABLE);
     int ndim = st_lua_check_shape(L, 3, shape, NULL);
-    writer_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->w = NULL;
-    luaL_setmetatable(L, LUA_NPY_WRITER);
-    if (st_npy_writer_open(path, dtype, ndim, shape, &b->w) != ST_OK) return st_lua_push_failure(L);
+    void **slot = st_lua_new_box(L, LUA_NPY_WRITER, 0);
+    st_npy_writer *w;
+    if (st_npy_writer_open(path, dtype, ndim, shape, &w) != ST_OK) return st_lua_push_failure(L);
+    *slot = w;
     return 1;
 }
 
@@ -99,31 +93,23 @@ static int w_append(lua_State *L)
 /* w:close() -> true | nil, message: puts the file in place. */
 static int w_close(lua_State *L)
 {
-    st_npy_writer *w = check_writer(L);
-    ((writer_box *)lua_touserdata(L, 1))->w = NULL; /* close frees it either way */
+    check_writer(L);
+    st_npy_writer *w = st_lua_box_take(L, 1, LUA_NPY_WRITER); /* close frees it either way */
     return ok_or_failure(L, st_npy_writer_close(w));
 }
 
 /* __gc / __close / w:abort(): drops an unfinished file. */
 static int w_abort(lua_State *L)
 {
-    writer_box *b = luaL_checkudata(L, 1, LUA_NPY_WRITER);
-    st_npy_writer_abort(b->w);
-    b->w = NULL;
+    st_npy_writer_abort(st_lua_box_take(L, 1, LUA_NPY_WRITER));
     return 0;
 }
 
 /* ---------------------------------------------------------- safetensors */
 
-typedef struct safetensors_box {
-    st_safetensors *f; /* NULL once closed */
-} safetensors_box;
-
 static st_safetensors *check_file(lua_State *L)
 {
-    safetensors_box *b = luaL_checkudata(L, 1, LUA_SAFETENSORS);
-    if (!b->f) luaL_argerror(L, 1, "safetensors file is closed");
-    return b->f;
+    return st_lua_check_box(L, 1, LUA_SAFETENSORS, "safetensors file is closed");
 }
 
 /* The natural st_dtype of a file dtype (half floats widen to f32). */
@@ -142,10 +128,10 @@ static st_dtype natural_dtype(st_st_dtype d)
 static int l_open_safetensors(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    safetensors_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->f = NULL;
-    luaL_setmetatable(L, LUA_SAFETENSORS);
-    if (st_safetensors_open(path, &b->f) != ST_OK) return st_lua_push_failure(L);
+    void **slot = st_lua_new_box(L, LUA_SAFETENSORS, 0);
+    st_safetensors *f;
+    if (st_safetensors_open(path, &f) != ST_OK) return st_lua_push_failure(L);
+    *slot = f;
     return 1;
 }
 
@@ -227,9 +213,7 @@ static int f_load(lua_State *L)
 /* __gc / __close / f:close() */
 static int f_close(lua_State *L)
 {
-    safetensors_box *b = luaL_checkudata(L, 1, LUA_SAFETENSORS);
-    st_safetensors_close(b->f);
-    b->f = NULL;
+    st_safetensors_close(st_lua_box_take(L, 1, LUA_SAFETENSORS));
     return 0;
 }
 
@@ -242,7 +226,7 @@ static int l_load_safetensors(lua_State *L)
     st_dtype dtype = st_lua_opt_dtype(L, 2, ST_F32);
     lua_settop(L, 1);
     if (l_open_safetensors(L) != 1) return 2;
-    st_safetensors *f = ((safetensors_box *)lua_touserdata(L, 2))->f;
+    st_safetensors *f = st_lua_box_get(L, 2, LUA_SAFETENSORS);
     size_t n = st_safetensors_count(f);
     lua_createtable(L, 0, (int)n);
     for (size_t i = 0; i < n; i++) {

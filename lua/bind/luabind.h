@@ -24,6 +24,7 @@
 
 #define ST_LUA_TENSOR "strata.tensor"
 #define ST_LUA_RNG "strata.rng"
+#define ST_LUA_NET "strata.net" /* a box (below) of one st_net *; net.c */
 
 /* ---- tensors ---- */
 /* The tensor at stack index idx, or a Lua error naming argument idx
@@ -48,6 +49,24 @@ void st_lua_push_tensor(lua_State *L, st_tensor *t);
 void st_lua_track(lua_State *L, const st_tensor *t);
 /* Adds functions to the tensor methods table (t:name(...)). */
 void st_lua_add_tensor_methods(lua_State *L, const luaL_Reg *methods);
+
+/* ---- boxes ----
+ * Every core object other than tensors lives in a box: a userdata holding
+ * one pointer to it, NULL once freed. The box (with its metatable) is
+ * made BEFORE the object, so a Lua error cannot leak it:
+ *     void **slot = st_lua_new_box(L, ST_LUA_NET, 0);
+ *     st_net *net;
+ *     if (st_resnet_load(path, &net) != ST_OK) return st_lua_push_failure(L);
+ *     *slot = net;
+ * and __gc, __close and :free() share one idempotent free:
+ *     st_net_free(st_lua_box_take(L, 1, ST_LUA_NET)); */
+void **st_lua_new_box(lua_State *L, const char *tname, int user_values);
+/* The boxed pointer (NULL when freed); a type error unless idx holds a tname box. */
+void *st_lua_box_get(lua_State *L, int idx, const char *tname);
+/* The live boxed object, or an argument error with freed_message. */
+void *st_lua_check_box(lua_State *L, int idx, const char *tname, const char *freed_message);
+/* The boxed pointer, leaving NULL in the box (for the free functions). */
+void *st_lua_box_take(lua_State *L, int idx, const char *tname);
 
 /* ---- argument helpers ---- */
 /* A shape given either as one table {2, 3} at `arg` or as integers

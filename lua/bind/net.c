@@ -5,40 +5,29 @@
  *   net:taps(), net:summary(), tostring(net), net:input_shape(),
  *   net:class_names(), net:preprocess(u8 images), net:name(), net:set_threads(n),
  *   net:free()
- * The userdata box is one `st_net *` (data.c reads it the same way for
- * extraction). */
+ * The net's box (luabind.h) is read by data.c too, for extraction. */
 #include <stdlib.h>
 #include "luabind.h"
 #include "strata/resnet.h"
 
-#define ST_LUA_NET "strata.net"
-
-typedef struct net_box {
-    st_net *net; /* NULL once freed */
-} net_box;
-
 static st_net *check_net(lua_State *L, int idx)
 {
-    net_box *b = luaL_checkudata(L, idx, ST_LUA_NET);
-    if (!b->net) luaL_argerror(L, idx, "net has been freed");
-    return b->net;
+    return st_lua_check_box(L, idx, ST_LUA_NET, "net has been freed");
 }
 
 static int l_model_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    net_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->net = NULL;
-    luaL_setmetatable(L, ST_LUA_NET);
-    if (st_resnet_load(path, &b->net) != ST_OK) return st_lua_push_failure(L);
+    void **slot = st_lua_new_box(L, ST_LUA_NET, 0);
+    st_net *net;
+    if (st_resnet_load(path, &net) != ST_OK) return st_lua_push_failure(L);
+    *slot = net;
     return 1;
 }
 
 static int m_free(lua_State *L)
 {
-    net_box *b = luaL_checkudata(L, 1, ST_LUA_NET);
-    st_net_free(b->net);
-    b->net = NULL;
+    st_net_free(st_lua_box_take(L, 1, ST_LUA_NET));
     return 0;
 }
 
@@ -158,8 +147,7 @@ static int m_summary(lua_State *L)
 
 static int mm_tostring(lua_State *L)
 {
-    net_box *b = luaL_checkudata(L, 1, ST_LUA_NET);
-    if (!b->net) {
+    if (!st_lua_box_get(L, 1, ST_LUA_NET)) {
         lua_pushliteral(L, "net (freed)");
         return 1;
     }

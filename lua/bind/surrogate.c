@@ -33,34 +33,14 @@
 #define ST_LUA_SURROGATE "strata.surrogate"
 #define ST_LUA_EVALUATION "strata.evaluation"
 
-typedef struct surrogate_box {
-    st_surrogate *s;
-} surrogate_box;
-
-typedef struct evaluation_box {
-    st_evaluation *ev;
-} evaluation_box;
-
 static st_surrogate *check_surrogate(lua_State *L, int idx)
 {
-    surrogate_box *b = luaL_checkudata(L, idx, ST_LUA_SURROGATE);
-    if (!b->s) luaL_argerror(L, idx, "surrogate has been freed");
-    return b->s;
-}
-
-static surrogate_box *new_surrogate_box(lua_State *L)
-{
-    surrogate_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->s = NULL;
-    luaL_setmetatable(L, ST_LUA_SURROGATE);
-    return b;
+    return st_lua_check_box(L, idx, ST_LUA_SURROGATE, "surrogate has been freed");
 }
 
 static int s_free(lua_State *L)
 {
-    surrogate_box *b = luaL_checkudata(L, 1, ST_LUA_SURROGATE);
-    st_surrogate_free(b->s);
-    b->s = NULL;
+    st_surrogate_free(st_lua_box_take(L, 1, ST_LUA_SURROGATE));
     return 0;
 }
 
@@ -146,8 +126,10 @@ static int l_surrogate_fit(lua_State *L)
                                                           "assignments nor cluster ids with opts.clusters", l + 1));
         }
     }
-    surrogate_box *b = new_surrogate_box(L);
-    if (s == ST_OK) s = st_surrogate_fit(n, ids, K, labels, (int)C, &o, &b->s);
+    void **slot = st_lua_new_box(L, ST_LUA_SURROGATE, 0);
+    st_surrogate *sur = NULL;
+    if (s == ST_OK) s = st_surrogate_fit(n, ids, K, labels, (int)C, &o, &sur);
+    *slot = sur;
     for (int l = 0; l < n; l++) st_tensor_free(owned[l]);
     ST_LUA_CHECK(L, s);
     return 1;
@@ -161,8 +143,10 @@ static int l_surrogate_new(lua_State *L)
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     st_lua_check_keys(L, 2, (const char *const[]){"min_cluster_size", NULL});
     st_surrogate_options o = surrogate_options(L, 2);
-    surrogate_box *b = new_surrogate_box(L);
-    ST_LUA_CHECK(L, st_surrogate_new(n, counts, &o, &b->s));
+    void **slot = st_lua_new_box(L, ST_LUA_SURROGATE, 0);
+    st_surrogate *sur;
+    ST_LUA_CHECK(L, st_surrogate_new(n, counts, &o, &sur));
+    *slot = sur;
     return 1;
 }
 
@@ -404,16 +388,12 @@ static int l_cluster_stats_json(lua_State *L)
 
 static st_evaluation *check_ev(lua_State *L, int idx)
 {
-    evaluation_box *b = luaL_checkudata(L, idx, ST_LUA_EVALUATION);
-    if (!b->ev) luaL_argerror(L, idx, "evaluation has been freed");
-    return b->ev;
+    return st_lua_check_box(L, idx, ST_LUA_EVALUATION, "evaluation has been freed");
 }
 
 static int e_free(lua_State *L)
 {
-    evaluation_box *b = luaL_checkudata(L, 1, ST_LUA_EVALUATION);
-    st_evaluation_free(b->ev);
-    b->ev = NULL;
+    st_evaluation_free(st_lua_box_take(L, 1, ST_LUA_EVALUATION));
     return 0;
 }
 
@@ -444,10 +424,10 @@ static int l_evaluate(lua_State *L)
     st_tensor *layers = NULL;
     if (lua_getfield(L, 4, "layers") != LUA_TNIL) layers = st_lua_check_tensor(L, lua_gettop(L));
     lua_pop(L, 1);
-    evaluation_box *b = lua_newuserdatauv(L, sizeof *b, 1);
-    b->ev = NULL;
-    luaL_setmetatable(L, ST_LUA_EVALUATION);
-    ST_LUA_CHECK(L, st_evaluate(truth, base, sur, layers, (int)C, &o, &b->ev));
+    void **slot = st_lua_new_box(L, ST_LUA_EVALUATION, 1);
+    st_evaluation *ev;
+    ST_LUA_CHECK(L, st_evaluate(truth, base, sur, layers, (int)C, &o, &ev));
+    *slot = ev;
     /* keep the names for the text forms, checked now */
     lua_createtable(L, 0, 2);
     lua_getfield(L, 4, "class_names");
@@ -455,8 +435,8 @@ static int l_evaluate(lua_State *L)
     lua_getfield(L, 4, "layer_names");
     lua_setfield(L, -2, "layer_names");
     int names = lua_gettop(L);
-    names_arg(L, names, "class_names", b->ev->n_classes);
-    names_arg(L, names, "layer_names", b->ev->n_layers);
+    names_arg(L, names, "class_names", ev->n_classes);
+    names_arg(L, names, "layer_names", ev->n_layers);
     lua_settop(L, names);
     lua_setiuservalue(L, -2, 1);
     return 1;
