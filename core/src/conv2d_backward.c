@@ -23,6 +23,7 @@
 #include "strata/conv.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -244,10 +245,124 @@ static void channel_sums(size_t rows, int c, const float *d, float *db)
     }
 }
 
+/* ---- the direct weight gradient ----
+ *
+ * dw[kh, kw, ci, co] = sum over (n, oy, ox) of a[n, iy, ix, ci] e[n, oy,
+ * ox, co] with iy = oy*s - pad_top + kh. A register tile holds 6 input
+ * channels x 16 output channels of one tap, and walks the output pixels
+ * whose input lies inside the image (a contiguous range of oy and of ox
+ * per tap): per pixel two vector loads of e, six broadcasts of a, twelve
+ * FMAs, no im2col and no packing. The pixels are walked a block of
+ * images at a time, every tile of every tap over the same block, so the
+ * block stays in the cache; the tiles add into dw. */
+
+#define WG_CI 6
+#define WG_CO 16
+/* Bytes of activations (a and e) per block of images. */
+#define WG_BLOCK_BYTES (32 * 1024)
+
+/* Measured on the CAE's layers (batch 32, one core): 54 GFLOP/s against
+ * 41 for im2col + SGEMM on 18-pixel output rows (conv1 at 32x32), but
+ * 45 against 53 on 10-pixel rows and 40 against 67 on 5-pixel rows,
+ * where the per-row and per-tile overheads dominate: short rows keep
+ * the GEMM. */
+#define WG_MIN_ROW 16
+
+static bool use_direct_wgrad(const st_conv2d_geom *g)
+{
+    return g->out_c % WG_CO == 0 && g->out_w >= WG_MIN_ROW && !is_pointwise(g) && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
+}
+
+/* First and one-past-last output index whose input o*s - pad + k lies in
+ * [0, n_in), clipped to [0, n_out). */
+static void tap_range(int k, int s, int pad, int n_in, int n_out, int *lo, int *hi)
+{
+    int l = pad - k > 0 ? (pad - k + s - 1) / s : 0;
+    int h = n_in - 1 + pad - k >= 0 ? (n_in - 1 + pad - k) / s + 1 : 0;
+    *lo = l;
+    *hi = h < n_out ? h : n_out;
+}
+
+/* One tile over `images` images: the 6 x 16 block of dw at (tap, ci0,
+ * co0) (rows past in_c are computed from a repeated channel and not
+ * stored). a and e point at the block's first image. */
+__attribute__((target("avx2,fma"))) static void wgrad_tile(const st_conv2d_geom *g, int images, const float *a,
+                                                           const float *e, int kh, int kw, int ci0, int co0,
+                                                           float *dw)
+{
+    const int cin = g->in_c, cout = g->out_c, nci = cin - ci0 < WG_CI ? cin - ci0 : WG_CI;
+    int oy0, oy1, ox0, ox1;
+    tap_range(kh, g->stride_h, g->pad_top, g->in_h, g->out_h, &oy0, &oy1);
+    tap_range(kw, g->stride_w, g->pad_left, g->in_w, g->out_w, &ox0, &ox1);
+    float *d = dw + ((size_t)(kh * g->k_w + kw) * cin + ci0) * cout + co0;
+    int off[WG_CI];
+    for (int r = 0; r < WG_CI; r++) off[r] = r < nci ? r : nci - 1;
+    __m256 a0 = _mm256_loadu_ps(d), c0 = _mm256_loadu_ps(d + 8), a1, c1, a2, c2, a3, c3, a4, c4, a5, c5;
+#define WG_LOAD(r, a, c)                                                     \
+    a = _mm256_loadu_ps(d + (size_t)off[r] * cout);                          \
+    c = _mm256_loadu_ps(d + (size_t)off[r] * cout + 8)
+    WG_LOAD(1, a1, c1);
+    WG_LOAD(2, a2, c2);
+    WG_LOAD(3, a3, c3);
+    WG_LOAD(4, a4, c4);
+    WG_LOAD(5, a5, c5);
+#undef WG_LOAD
+    const int o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
+    const size_t xs = (size_t)g->stride_w * cin, in_img = in_image(g), out_img = out_image(g);
+    for (int n = 0; n < images; n++)
+        for (int oy = oy0; oy < oy1; oy++) {
+            const int iy = oy * g->stride_h - g->pad_top + kh, ix = ox0 * g->stride_w - g->pad_left + kw;
+            const float *x = a + n * in_img + ((size_t)iy * g->in_w + ix) * cin + ci0;
+            const float *y = e + n * out_img + ((size_t)oy * g->out_w + ox0) * cout + co0;
+            for (int ox = ox0; ox < ox1; ox++, x += xs, y += cout) {
+                const __m256 e0 = _mm256_loadu_ps(y), e1 = _mm256_loadu_ps(y + 8);
+                __m256 v;
+#define WG_STEP(o, a, c)                \
+    v = _mm256_broadcast_ss(x + (o));   \
+    a = _mm256_fmadd_ps(v, e0, a);      \
+    c = _mm256_fmadd_ps(v, e1, c)
+                WG_STEP(0, a0, c0);
+                WG_STEP(o1, a1, c1);
+                WG_STEP(o2, a2, c2);
+                WG_STEP(o3, a3, c3);
+                WG_STEP(o4, a4, c4);
+                WG_STEP(o5, a5, c5);
+#undef WG_STEP
+            }
+        }
+    /* Rows past nci repeat the last channel: only the first nci are stored. */
+    const __m256 out[WG_CI][2] = {{a0, c0}, {a1, c1}, {a2, c2}, {a3, c3}, {a4, c4}, {a5, c5}};
+    for (int r = 0; r < nci; r++) {
+        _mm256_storeu_ps(d + (size_t)r * cout, out[r][0]);
+        _mm256_storeu_ps(d + (size_t)r * cout + 8, out[r][1]);
+    }
+}
+
+static void weight_grad_direct(const st_conv2d_geom *g, const float *a, const float *e, float *dw)
+{
+    memset(dw, 0, (size_t)g->k_h * g->k_w * g->in_c * g->out_c * sizeof *dw);
+    const size_t per = (in_image(g) + out_image(g)) * sizeof(float);
+    const int block = per >= WG_BLOCK_BYTES ? 1 : (int)(WG_BLOCK_BYTES / per);
+    for (int n0 = 0; n0 < g->batch; n0 += block) {
+        const int images = g->batch - n0 < block ? g->batch - n0 : block;
+        const float *an = a + (size_t)n0 * in_image(g), *en = e + (size_t)n0 * out_image(g);
+        for (int kh = 0; kh < g->k_h; kh++)
+            for (int kw = 0; kw < g->k_w; kw++)
+                for (int ci0 = 0; ci0 < g->in_c; ci0 += WG_CI)
+                    for (int co0 = 0; co0 < g->out_c; co0 += WG_CO)
+                        wgrad_tile(g, images, an, en, kh, kw, ci0, co0, dw);
+    }
+}
+
 /* dw = im2col(a)^T e [K, C_out] over chunks of images; a lives in the
  * input space of g, e in its output space. */
 static void weight_grad(const st_conv2d_geom *g, const float *a, const float *e, float *dw, float *ws)
 {
+    if (use_direct_wgrad(g)) {
+        weight_grad_direct(g, a, e, dw);
+        return;
+    }
     const int k = g->k_h * g->k_w * g->in_c, n = g->out_c, rows_img = g->out_h * g->out_w;
     const int pointwise = is_pointwise(g), chunk = pointwise ? g->batch : chunk_images(g);
     for (int n0 = 0; n0 < g->batch; n0 += chunk) {

@@ -120,6 +120,18 @@ static void test_conv_backward_matches_naive(void)
     check_conv_backward(&g, &r);
     CHECK_OK(st_conv2d_geom_same(&g, 3, 6, 6, 32, 16, 3, 3, 2));
     check_conv_backward(&g, &r);
+    /* Output rows of 16+ pixels and 16-multiples of output channels: the
+     * direct weight gradient, its input channels in tiles of 6 with a
+     * remainder (16 = 6 + 6 + 4, 7 = 6 + 1), and taps that reach no
+     * output row at all (padding 4 with a 3x3 kernel). */
+    CHECK_OK(st_conv2d_geom_same(&g, 2, 34, 34, 16, 32, 5, 5, 2));
+    CHECK(g.out_w == 17);
+    check_conv_backward(&g, &r);
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 20, 18, 7, 16, 3, 3, 1));
+    check_conv_backward(&g, &r);
+    CHECK_OK(st_conv2d_geom_explicit(&g, 1, 3, 30, 2, 16, 3, 3, 1, 4));
+    CHECK(g.out_w == 36 && g.out_h == 9);
+    check_conv_backward(&g, &r);
     /* Many images: the chunked GEMMs run over several chunks. */
     CHECK_OK(st_conv2d_geom_same(&g, 40, 12, 12, 8, 8, 5, 5, 2));
     check_conv_backward(&g, &r);
@@ -215,9 +227,10 @@ static void test_transpose_backward_matches_naive(void)
     st_conv2d_geom g;
     /* {in_h, in_w, k, in_c, out_c, stride, batch}; the last one spans
      * several chunks of images. */
-    const int cases[][7] = {{8, 8, 5, 3, 2, 2, 2}, {6, 10, 3, 2, 4, 2, 2}, {5, 7, 3, 3, 2, 1, 2},
-                            {4, 4, 1, 3, 2, 1, 2}, {12, 12, 5, 8, 8, 2, 40}, {8, 8, 5, 16, 32, 2, 2}};
-    for (int t = 0; t < 6; t++) {
+    const int cases[][7] = {{8, 8, 5, 3, 2, 2, 2}, {6, 10, 3, 2, 4, 2, 2},   {5, 7, 3, 3, 2, 1, 2},
+                            {4, 4, 1, 3, 2, 1, 2}, {12, 12, 5, 8, 8, 2, 40}, {8, 8, 5, 16, 32, 2, 2},
+                            {36, 36, 5, 16, 32, 2, 2}};
+    for (int t = 0; t < 7; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, cases[t][6], cases[t][0], cases[t][1], cases[t][3], cases[t][4],
                                      cases[t][2], cases[t][2], cases[t][5]));
         float *x = rand_buf(&r, out_size(&g)), *w = rand_buf(&r, w_size(&g)), *dy = rand_buf(&r, in_size(&g));
@@ -293,6 +306,9 @@ static void test_finite_differences(void)
     fd_check(&g, 0, &r);
     fd_check(&g, 1, &r);
     CHECK_OK(st_conv2d_geom_same(&g, 2, 4, 4, 4, 3, 3, 3, 2));
+    fd_check(&g, 0, &r);
+    fd_check(&g, 1, &r);
+    CHECK_OK(st_conv2d_geom_same(&g, 1, 32, 32, 5, 16, 5, 5, 2)); /* the direct weight gradient */
     fd_check(&g, 0, &r);
     fd_check(&g, 1, &r);
 }
