@@ -9,9 +9,12 @@
  * With few output channels (CIFAR ResNets: 16 to 64) a BLAS spends as
  * long packing the big col matrix as multiplying it, and im2col itself
  * copies every input k_h*k_w times. There, on CPUs with AVX2 and FMA, a
- * direct kernel reads the NHWC input in place instead: 6 output pixels by
- * 16 channels of accumulators stay in registers while it walks the kernel
- * window (an implicit GEMM without packing). */
+ * direct kernel reads the NHWC input in place instead (or a zero-padded
+ * copy of one image when the kernel overhangs it): 6 output pixels by 16
+ * channels of accumulators stay in registers while it walks the kernel
+ * window, one contiguous run of k_w*C_in floats per kernel row (an
+ * implicit GEMM without packing). A residual add and ReLU can be fused
+ * into its store. */
 #include "strata/conv.h"
 
 #include <cblas.h>
@@ -84,10 +87,22 @@ static int is_pointwise(const st_conv2d_geom *g)
            g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
 }
 
+/* The direct kernel reads each image through a frame in which output
+ * pixel (oy, ox) and kernel tap (kh, kw) read row oy*s_h + kh and column
+ * ox*s_w + kw: rows and columns are shifted by the padding, so a frame
+ * has frame_h x frame_w pixels. The input itself is the frame when the
+ * kernel never leaves it, otherwise a zero-padded copy of one image. */
+static int frame_h(const st_conv2d_geom *g) { return (g->out_h - 1) * g->stride_h + g->k_h; }
+static int frame_w(const st_conv2d_geom *g) { return (g->out_w - 1) * g->stride_w + g->k_w; }
+
 size_t st_conv2d_workspace_floats(const st_conv2d_geom *g)
 {
     if (is_pointwise(g)) return 0;
-    return (size_t)g->batch * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+    size_t cols = (size_t)g->batch * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
+    /* The direct kernel needs one padded image; callers may also size
+     * other work by this amount, so it never drops below the columns. */
+    size_t frame = (size_t)frame_h(g) * frame_w(g) * g->in_c;
+    return frame > cols ? frame : cols;
 }
 
 /* col[m, (kh, kw, c)] = x[n, oy*s - pad + kh, ox*s - pad + kw, c], zero
@@ -124,81 +139,139 @@ static void im2col(const st_conv2d_geom *g, const float *x, float *col)
 
 #define DIRECT_PIXELS 6
 #define DIRECT_CHANNELS 16
-#define DIRECT_MAX_IN 1024
 
 static bool use_direct(const st_conv2d_geom *g)
 {
-    return g->out_c % DIRECT_CHANNELS == 0 && g->out_c <= 64 && g->in_c <= DIRECT_MAX_IN &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return g->out_c % DIRECT_CHANNELS == 0 && g->out_c <= 64 && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
 }
 
-/* One output row segment: pixels ox0..ox0+5 of row oy of image n, output
- * channels co0..co0+15. Pixels past the row end read zeros; their sums
- * are not stored. The six pixels are spelled out so that the twelve
- * accumulators stay in registers. */
-__attribute__((target("avx2,fma"))) static void direct_tile(const st_conv2d_geom *g, const float *img,
-                                                            const float *w, const float *b, float *yrow, int oy,
-                                                            int ox0, int co0, const float *zeros)
+
+static bool needs_frame_copy(const st_conv2d_geom *g)
 {
-    const int cin = g->in_c, cout = g->out_c;
-    __m256 b0 = b ? _mm256_loadu_ps(b + co0) : _mm256_setzero_ps();
-    __m256 b1 = b ? _mm256_loadu_ps(b + co0 + 8) : _mm256_setzero_ps();
+    return g->pad_top > 0 || g->pad_left > 0 || frame_h(g) > g->in_h || frame_w(g) > g->in_w;
+}
+
+static int clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static void copy_frame(const st_conv2d_geom *g, const float *img, float *frame)
+{
+    const size_t cin = (size_t)g->in_c, fw = (size_t)frame_w(g);
+    /* frame columns [0, left) and [left + inside, fw) are padding */
+    const int left = clamp(g->pad_left, 0, (int)fw), inside = clamp(g->in_w, 0, (int)fw - left);
+    for (int fy = 0; fy < frame_h(g); fy++, frame += fw * cin) {
+        int iy = fy - g->pad_top;
+        if (iy < 0 || iy >= g->in_h) {
+            memset(frame, 0, fw * cin * sizeof *frame);
+            continue;
+        }
+        memset(frame, 0, (size_t)left * cin * sizeof *frame);
+        memcpy(frame + (size_t)left * cin, img + (size_t)iy * g->in_w * cin, (size_t)inside * cin * sizeof *frame);
+        memset(frame + (size_t)(left + inside) * cin, 0, (fw - (size_t)(left + inside)) * cin * sizeof *frame);
+    }
+}
+
+/* What one direct tile needs besides its pixels. */
+typedef struct direct_args {
+    const float *w, *b;
+    size_t row;      /* floats between frame rows */
+    int run;         /* k_w * C_in: the floats one kernel row reads, contiguous in NHWC */
+    int k_h, cout;
+    bool relu;
+} direct_args;
+
+/* Six output pixels (px: where each one's window starts in the frame) by
+ * output channels co0..co0+15: y[r] = b + sum over the window, plus
+ * res[r] when res is given, then max(., 0) when relu; rows r >= n_px are
+ * computed (on repeated pixels) but not stored. One kernel row of a
+ * window is one contiguous run of k_w*C_in floats, so the inner loop has
+ * no per-tap setup. The six pixels are spelled out so that the twelve
+ * accumulators stay in registers. */
+__attribute__((target("avx2,fma"))) static void direct_tile(const direct_args *a, const float *const *px, int co0,
+                                                            float *y, const float *res, int n_px)
+{
+    const int cout = a->cout, run = a->run;
+    __m256 b0 = a->b ? _mm256_loadu_ps(a->b + co0) : _mm256_setzero_ps();
+    __m256 b1 = a->b ? _mm256_loadu_ps(a->b + co0 + 8) : _mm256_setzero_ps();
     __m256 a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0;
     __m256 c0 = b1, c1 = b1, c2 = b1, c3 = b1, c4 = b1, c5 = b1;
-    for (int kh = 0; kh < g->k_h; kh++) {
-        int iy = oy * g->stride_h - g->pad_top + kh;
-        if (iy < 0 || iy >= g->in_h) continue;
-        const float *row = img + (size_t)iy * g->in_w * cin;
-        for (int kw = 0; kw < g->k_w; kw++) {
-            const float *px[DIRECT_PIXELS];
-            for (int r = 0; r < DIRECT_PIXELS; r++) {
-                int ox = ox0 + r, ix = ox * g->stride_w - g->pad_left + kw;
-                px[r] = ox < g->out_w && ix >= 0 && ix < g->in_w ? row + (size_t)ix * cin : zeros;
-            }
-            const float *p0 = px[0], *p1 = px[1], *p2 = px[2], *p3 = px[3], *p4 = px[4], *p5 = px[5];
-            const float *wk = w + ((size_t)(kh * g->k_w + kw) * cin) * cout + co0;
-            for (int ci = 0; ci < cin; ci++, wk += cout) {
-                __m256 w0 = _mm256_loadu_ps(wk), w1 = _mm256_loadu_ps(wk + 8), v;
-#define DIRECT_STEP(p, a, c)                 \
-    v = _mm256_broadcast_ss((p) + ci);       \
-    a = _mm256_fmadd_ps(v, w0, a);           \
+    for (int kh = 0; kh < a->k_h; kh++) {
+        const size_t off = (size_t)kh * a->row;
+        const float *p0 = px[0] + off, *p1 = px[1] + off, *p2 = px[2] + off, *p3 = px[3] + off, *p4 = px[4] + off,
+                    *p5 = px[5] + off;
+        const float *wk = a->w + (size_t)kh * run * cout + co0;
+        for (int j = 0; j < run; j++, wk += cout) {
+            __m256 w0 = _mm256_loadu_ps(wk), w1 = _mm256_loadu_ps(wk + 8), v;
+#define DIRECT_STEP(p, a, c)           \
+    v = _mm256_broadcast_ss((p) + j); \
+    a = _mm256_fmadd_ps(v, w0, a);     \
     c = _mm256_fmadd_ps(v, w1, c)
-                DIRECT_STEP(p0, a0, c0);
-                DIRECT_STEP(p1, a1, c1);
-                DIRECT_STEP(p2, a2, c2);
-                DIRECT_STEP(p3, a3, c3);
-                DIRECT_STEP(p4, a4, c4);
-                DIRECT_STEP(p5, a5, c5);
+            DIRECT_STEP(p0, a0, c0);
+            DIRECT_STEP(p1, a1, c1);
+            DIRECT_STEP(p2, a2, c2);
+            DIRECT_STEP(p3, a3, c3);
+            DIRECT_STEP(p4, a4, c4);
+            DIRECT_STEP(p5, a5, c5);
 #undef DIRECT_STEP
-            }
         }
     }
     __m256 out[DIRECT_PIXELS][2] = {{a0, c0}, {a1, c1}, {a2, c2}, {a3, c3}, {a4, c4}, {a5, c5}};
-    for (int r = 0; r < DIRECT_PIXELS && ox0 + r < g->out_w; r++) {
-        _mm256_storeu_ps(yrow + (size_t)(ox0 + r) * cout + co0, out[r][0]);
-        _mm256_storeu_ps(yrow + (size_t)(ox0 + r) * cout + co0 + 8, out[r][1]);
+    const __m256 zero = _mm256_setzero_ps();
+    for (int r = 0; r < n_px; r++) {
+        const size_t at = (size_t)r * cout + co0;
+        __m256 lo = out[r][0], hi = out[r][1];
+        if (res) {
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(res + at));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(res + at + 8));
+        }
+        if (a->relu) {
+            /* max returns its second operand for NaN, as y > 0 ? y : 0 does */
+            lo = _mm256_max_ps(lo, zero);
+            hi = _mm256_max_ps(hi, zero);
+        }
+        _mm256_storeu_ps(y + at, lo);
+        _mm256_storeu_ps(y + at + 8, hi);
     }
 }
 
-static void direct_conv(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y)
+/* Image by image; within an image the output pixels are tiled in raster
+ * order, so a tile may span output rows and small images waste no work. */
+static void direct_conv(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
+                        const float *residual, bool relu, float *y, float *workspace)
 {
-    float zeros[DIRECT_MAX_IN] = {0};
+    const bool copy = needs_frame_copy(g);
+    const size_t cin = (size_t)g->in_c, in_image = (size_t)g->in_h * g->in_w * cin;
+    const size_t row = (copy ? (size_t)frame_w(g) : (size_t)g->in_w) * cin;
+    const int pixels = g->out_h * g->out_w;
+    const size_t out_image = (size_t)pixels * g->out_c;
+    const direct_args a = {w, b, row, g->k_w * g->in_c, g->k_h, g->out_c, relu};
     for (int n = 0; n < g->batch; n++) {
-        const float *img = x + (size_t)n * g->in_h * g->in_w * g->in_c;
-        for (int oy = 0; oy < g->out_h; oy++) {
-            float *yrow = y + (((size_t)n * g->out_h + oy) * g->out_w) * g->out_c;
-            for (int ox0 = 0; ox0 < g->out_w; ox0 += DIRECT_PIXELS)
-                for (int co0 = 0; co0 < g->out_c; co0 += DIRECT_CHANNELS)
-                    direct_tile(g, img, w, b, yrow, oy, ox0, co0, zeros);
+        const float *frame = x + (size_t)n * in_image;
+        if (copy) {
+            copy_frame(g, frame, workspace);
+            frame = workspace;
+        }
+        float *yn = y + (size_t)n * out_image;
+        const float *rn = residual ? residual + (size_t)n * out_image : NULL;
+        for (int m0 = 0; m0 < pixels; m0 += DIRECT_PIXELS) {
+            const int n_px = pixels - m0 < DIRECT_PIXELS ? pixels - m0 : DIRECT_PIXELS;
+            const float *px[DIRECT_PIXELS];
+            for (int r = 0; r < DIRECT_PIXELS; r++) {
+                const int m = m0 + (r < n_px ? r : n_px - 1), oy = m / g->out_w, ox = m % g->out_w;
+                px[r] = frame + (size_t)oy * g->stride_h * row + (size_t)ox * g->stride_w * cin;
+            }
+            const size_t at = (size_t)m0 * g->out_c;
+            for (int co0 = 0; co0 < g->out_c; co0 += DIRECT_CHANNELS)
+                direct_tile(&a, px, co0, yn + at, rn ? rn + at : NULL, n_px);
         }
     }
 }
 
-void st_conv2d_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
-                       float *workspace)
+void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
+                             const float *residual, bool relu, float *y, float *workspace)
 {
     if (use_direct(g)) {
-        direct_conv(g, x, w, b, y);
+        direct_conv(g, x, w, b, residual, relu, y, workspace);
         return;
     }
     const int m = g->batch * g->out_h * g->out_w, k = g->k_h * g->k_w * g->in_c, n = g->out_c;
@@ -213,4 +286,16 @@ void st_conv2d_forward(const st_conv2d_geom *g, const float *x, const float *w, 
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, w, n, beta, y, n);
+    if (!residual && !relu) return;
+    const size_t total = (size_t)m * n;
+    for (size_t i = 0; i < total; i++) {
+        float v = residual ? y[i] + residual[i] : y[i];
+        y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+    }
+}
+
+void st_conv2d_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
+                       float *workspace)
+{
+    st_conv2d_forward_fused(g, x, w, b, NULL, false, y, workspace);
 }

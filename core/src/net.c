@@ -17,6 +17,10 @@
 /* im2col scratch per convolution call, in floats: a convolution runs over
  * as many images at a time as fit, which keeps its columns in cache. */
 #define WORKSPACE_BUDGET (1u << 20)
+/* Images that go through all layers together: a thread runs its range of
+ * the batch in such groups, so that the outputs that are not kept stay in
+ * the cache between one layer and the next. */
+#define GROUP_IMAGES 8
 
 typedef enum kind { K_INPUT, K_CONV, K_BN, K_RELU, K_ADD, K_SHORTCUT_A, K_MAXPOOL, K_GAP, K_DENSE, K_SOFTMAX } kind;
 
@@ -35,6 +39,10 @@ typedef struct layer {
     int64_t n_wt;
     /* plan */
     int slot, last_use;
+    /* An add whose convolution input writes its result directly (the conv
+     * then does not run on its own): that conv's id, else 0. */
+    int fused_conv;
+    bool fused; /* a conv whose work its reading add does */
     size_t thread_stride; /* floats between threads' regions; 0: one contiguous batch */
     bool keep;
     float *out;
@@ -453,9 +461,18 @@ st_status st_net_add_alias(st_net *net, const char *name, int target)
 
 static int64_t layer_floats(const layer *l) { return (int64_t)l->h * l->w * l->c; }
 
+static st_conv2d_geom conv_geom(const st_net *net, const layer *l, int batch)
+{
+    const layer *src = &net->layers[l->in[0]];
+    return (st_conv2d_geom){batch,  src->h, src->w,    src->c,    l->h,        l->w,        l->c,
+                            l->k_h, l->k_w, l->stride, l->stride, l->pad_top, l->pad_left};
+}
+
 static size_t conv_ws_per_image(const st_net *net, const layer *l)
 {
-    return (size_t)l->h * l->w * l->k_h * l->k_w * net->layers[l->in[0]].c;
+    st_conv2d_geom g = conv_geom(net, l, 1);
+    size_t ws = st_conv2d_workspace_floats(&g);
+    return ws ? ws : 1;
 }
 
 /* Images per convolution call. */
@@ -464,6 +481,32 @@ static int conv_chunk(const st_net *net, const layer *l, int batch)
     size_t chunk = WORKSPACE_BUDGET / conv_ws_per_image(net, l);
     if (chunk < 1) chunk = 1;
     return chunk < (size_t)batch ? (int)chunk : batch;
+}
+
+/* Fuses a convolution into the add that reads it (conv + bias + the other
+ * summand, then the add's ReLU, in one store) when nothing else needs the
+ * conv's own output: no other reader, not kept, no ReLU of its own. The
+ * fused conv runs when the add does, so its input must live until then. */
+static void plan_fusion(st_net *net)
+{
+    for (int i = 1; i < net->n; i++) net->layers[i].fused_conv = 0, net->layers[i].fused = false;
+    for (int i = 1; i < net->n; i++) {
+        layer *add = &net->layers[i];
+        if (add->kind != K_ADD || add->in[0] == add->in[1]) continue;
+        for (int j = 0; j < 2 && !add->fused_conv; j++) {
+            layer *c = &net->layers[add->in[j]];
+            if (c->kind != K_CONV || c->relu || c->last_use != i) continue;
+            bool other_reader = false;
+            for (int k = 1; k < net->n && !other_reader; k++)
+                for (int q = 0; q < net->layers[k].n_in; q++)
+                    other_reader |= k != i && net->layers[k].in[q] == add->in[j];
+            if (other_reader) continue;
+            add->fused_conv = add->in[j];
+            c->fused = true;
+            layer *src = &net->layers[c->in[0]];
+            if (src->last_use < i) src->last_use = i;
+        }
+    }
 }
 
 /* Gives every layer output a buffer: a buffer is reused once the last
@@ -485,17 +528,21 @@ static st_status plan(st_net *net, int batch)
             layer *src = &net->layers[net->layers[i].in[j]];
             if (src->last_use < i) src->last_use = i;
         }
+    plan_fusion(net);
     /* With several threads each runs every layer on its own images, so a
-     * buffer shared in time is split into one region per thread. Kept
-     * outputs (taps) hold the whole batch contiguously in a buffer of
-     * their own. */
+     * buffer shared in time is split into one region per thread, which
+     * holds a group of images. Kept outputs (taps) hold the whole batch
+     * contiguously in a buffer of their own. */
     int threads = net->threads < batch ? net->threads : batch, per_thread = (batch + threads - 1) / threads;
+    int group = per_thread < GROUP_IMAGES ? per_thread : GROUP_IMAGES;
     int n_slots = 0;
     size_t ws = 0;
     for (int i = 1; i < n; i++) {
         layer *l = &net->layers[i];
+        l->slot = -1;
+        if (l->fused) continue;
         bool kept = l->last_use == INT_MAX;
-        int64_t need = layer_floats(l) * (kept ? batch : per_thread);
+        int64_t need = layer_floats(l) * (kept ? batch : group);
         int best = -1;
         for (int s = 0; s < n_slots && !kept; s++) {
             if (slot_free_after[s] >= i) continue;
@@ -508,14 +555,14 @@ static st_status plan(st_net *net, int batch)
         if (slot_need[best] < need) slot_need[best] = need;
         slot_free_after[best] = l->last_use;
         l->slot = best;
-        if (l->kind == K_CONV) {
-            size_t need_ws = (size_t)conv_chunk(net, l, per_thread) * conv_ws_per_image(net, l);
-            if (need_ws > ws) ws = need_ws;
-        }
     }
     for (int i = 1; i < n; i++) {
         layer *l = &net->layers[i];
-        l->thread_stride = l->last_use == INT_MAX ? 0 : (size_t)slot_need[l->slot];
+        if (l->kind == K_CONV) {
+            size_t need_ws = (size_t)conv_chunk(net, l, group) * conv_ws_per_image(net, l);
+            if (need_ws > ws) ws = need_ws;
+        }
+        l->thread_stride = l->slot < 0 || l->last_use == INT_MAX ? 0 : (size_t)slot_need[l->slot];
     }
     for (int k = 0; k < n_slots; k++)
         if (slot_free_after[k] != INT_MAX) slot_need[k] *= threads; /* a region per thread */
@@ -542,7 +589,10 @@ static st_status plan(st_net *net, int batch)
         net->ws_cap = net->ws ? ws * threads : 0;
         if (!net->ws) s = st_fail(ST_ENOMEM, "net: cannot allocate a %zu-float workspace", ws * threads);
     }
-    for (int i = 1; s == ST_OK && i < n; i++) net->layers[i].out = st_f32(net->slots[net->layers[i].slot]);
+    for (int i = 1; s == ST_OK && i < n; i++) {
+        layer *l = &net->layers[i];
+        l->out = l->slot < 0 ? NULL : st_f32(net->slots[l->slot]);
+    }
     net->plan_batch = s == ST_OK ? batch : 0;
     free(slot_free_after);
     free(slot_need);
@@ -571,16 +621,16 @@ static float *at(const part *p, const layer *l, int n)
     return l->out + (size_t)p->t * l->thread_stride + (size_t)(n - p->n0) * size;
 }
 
-static void run_conv(const part *p, const layer *l)
+/* Convolution l, written to dst (l itself, or the add it is fused into,
+ * plus that add's other summand res and ReLU). */
+static void run_conv(const part *p, const layer *l, const layer *res, const layer *dst, bool relu)
 {
     const layer *src = &p->net->layers[l->in[0]];
     const int n0 = p->n0, batch = p->batch, chunk = conv_chunk(p->net, l, batch);
     for (int k = n0; k < n0 + batch; k += chunk) {
-        int nb = n0 + batch - k < chunk ? n0 + batch - k : chunk;
-        st_conv2d_geom g = {nb,     src->h,    src->w,    src->c,    l->h,        l->w,        l->c,
-                            l->k_h, l->k_w, l->stride, l->stride, l->pad_top, l->pad_left};
-        st_conv2d_forward(&g, at(p, src, k), l->wt, l->bias, at(p, l, k), p->ws);
-        if (l->relu) relu_inplace(at(p, l, k), (size_t)nb * (size_t)layer_floats(l));
+        st_conv2d_geom g = conv_geom(p->net, l, n0 + batch - k < chunk ? n0 + batch - k : chunk);
+        st_conv2d_forward_fused(&g, at(p, src, k), l->wt, l->bias, res ? at(p, res, k) : NULL, relu, at(p, dst, k),
+                                p->ws);
     }
 }
 
@@ -687,12 +737,21 @@ static void run_layer(const part *p, const layer *l)
     float *y = at(p, l, p->n0);
     size_t n = (size_t)p->batch * layer_floats(l);
     switch (l->kind) {
-    case K_CONV: run_conv(p, l); break;
+    case K_CONV:
+        if (!l->fused) run_conv(p, l, NULL, l, l->relu);
+        break;
     case K_BN: run_bn(l, x, y, n / l->c); break;
     case K_RELU:
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
-    case K_ADD: run_add(l, x, at(p, &p->net->layers[l->in[1]], p->n0), y, n); break;
+    case K_ADD:
+        if (l->fused_conv) {
+            const layer *c = &p->net->layers[l->fused_conv];
+            run_conv(p, c, &p->net->layers[l->in[l->in[0] == l->fused_conv ? 1 : 0]], l, l->relu);
+        } else {
+            run_add(l, x, at(p, &p->net->layers[l->in[1]], p->n0), y, n);
+        }
+        break;
     case K_SHORTCUT_A: run_shortcut_a(p, l, src); break;
     case K_MAXPOOL: run_maxpool(p, l, src); break;
     case K_GAP: run_gap(p, l, src); break;
@@ -707,7 +766,12 @@ static void run_layer(const part *p, const layer *l)
 static void *run_part(void *arg)
 {
     const part *p = arg;
-    for (int i = 1; i < p->net->n; i++) run_layer(p, &p->net->layers[i]);
+    for (int k = p->n0; k < p->n0 + p->batch; k += GROUP_IMAGES) {
+        part group = *p;
+        group.n0 = k;
+        group.batch = p->n0 + p->batch - k < GROUP_IMAGES ? p->n0 + p->batch - k : GROUP_IMAGES;
+        for (int i = 1; i < p->net->n; i++) run_layer(&group, &p->net->layers[i]);
+    }
     return NULL;
 }
 

@@ -1,6 +1,7 @@
 /* Forward convolution and its geometry against a naive direct loop and
  * hand-worked output sizes and paddings. */
 #include <stdlib.h>
+#include <string.h>
 #include "strata/conv.h"
 #include "strata/rng.h"
 #include "testing.h"
@@ -30,6 +31,38 @@ static float *random_floats(st_rng *rng, size_t n)
     float *p = malloc((n ? n : 1) * sizeof *p);
     for (size_t i = 0; i < n; i++) p[i] = (float)st_rng_uniform(rng) * 2.0f - 1.0f;
     return p;
+}
+
+/* st_conv2d_forward_fused(g, x, w, b, res, relu) against the naive sum
+ * plus res, then max(., 0); and bit for bit against st_conv2d_forward
+ * followed by the separate add and ReLU passes. */
+static void check_fused(const st_conv2d_geom *g, int with_res, int relu, uint64_t seed)
+{
+    st_rng rng;
+    st_rng_seed(&rng, seed);
+    size_t nx = (size_t)g->batch * g->in_h * g->in_w * g->in_c;
+    size_t nw = (size_t)g->k_h * g->k_w * g->in_c * g->out_c;
+    size_t ny = (size_t)g->batch * g->out_h * g->out_w * g->out_c;
+    float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *b = random_floats(&rng, (size_t)g->out_c);
+    float *res = random_floats(&rng, ny), *y = random_floats(&rng, ny), *sep = random_floats(&rng, ny);
+    float *ws = random_floats(&rng, st_conv2d_workspace_floats(g));
+    double *ref = malloc(ny * sizeof *ref);
+    st_conv2d_forward_fused(g, x, w, b, with_res ? res : NULL, relu, y, ws);
+    st_conv2d_forward(g, x, w, b, sep, ws);
+    naive_conv(g, x, w, b, ref);
+    int bad = 0, differ = 0;
+    for (size_t i = 0; i < ny; i++) {
+        float s = with_res ? sep[i] + res[i] : sep[i];
+        s = relu && !(s > 0.0f) ? 0.0f : s;
+        double r = ref[i] + (with_res ? res[i] : 0.0);
+        r = relu && r < 0 ? 0.0 : r;
+        differ += memcmp(&s, &y[i], sizeof s) != 0;
+        if (!(fabs(y[i] - r) <= 1e-4 + 1e-4 * fabs(r)) && bad++ < 5)
+            fprintf(stderr, "  y[%zu] = %g, naive %g (res %d relu %d)\n", i, y[i], r, with_res, relu);
+    }
+    CHECK(bad == 0);
+    CHECK(differ == 0);
+    free(x), free(w), free(b), free(res), free(y), free(sep), free(ws), free(ref);
 }
 
 static void check_against_naive(const st_conv2d_geom *g, int with_bias, uint64_t seed)
@@ -65,6 +98,15 @@ static void test_explicit_geometries_match_naive_loop(void)
          * lengths not multiples of its 6-pixel tile, strides, padding) */
         {2, 7, 9, 3, 16, 3, 1, 1}, {2, 9, 8, 16, 32, 3, 2, 1}, {1, 5, 13, 32, 64, 3, 1, 1}, {2, 6, 6, 8, 16, 1, 2, 0},
         {1, 4, 4, 5, 48, 3, 1, 2}, {1, 3, 3, 2, 80, 3, 1, 1},
+        /* the direct kernel's shapes: CIFAR ResNet layers (pixels per image
+         * not a multiple of its 6-pixel tile, tiles spanning rows), the
+         * autoencoder's 5x5 stride-2 layers, 1x1 stride-2 projections, odd
+         * sizes, no padding (input read in place), and strides longer than
+         * the kernel with padding (frame columns past the image) */
+        {3, 8, 8, 64, 64, 3, 1, 1}, {2, 9, 9, 32, 64, 3, 2, 1}, {2, 11, 7, 3, 16, 3, 1, 1},
+        {2, 13, 13, 16, 32, 5, 2, 2}, {1, 9, 11, 64, 32, 5, 2, 2}, {2, 7, 7, 16, 64, 1, 2, 0},
+        {2, 7, 9, 16, 16, 3, 1, 0}, {1, 10, 8, 3, 32, 5, 1, 0}, {2, 5, 5, 3, 16, 1, 3, 1},
+        {1, 1, 1, 2, 16, 1, 10, 2}, {1, 2, 3, 4, 16, 2, 4, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         st_conv2d_geom g;
@@ -87,6 +129,24 @@ static void test_same_geometries_match_naive_loop(void)
                                      sizes[i][2]));
         check_against_naive(&g, 1, 40 + i);
     }
+}
+
+static void test_fused_epilogue_matches_separate_passes(void)
+{
+    struct { int batch, h, w, cin, cout, k, stride, pad; } cases[] = {
+        {3, 8, 8, 64, 64, 3, 1, 1}, {2, 11, 9, 16, 32, 3, 2, 1}, {2, 7, 7, 3, 16, 3, 1, 1},
+        {1, 9, 9, 32, 64, 5, 2, 2}, {2, 6, 5, 4, 5, 3, 1, 1}, /* the GEMM path (5 output channels) */
+        {2, 6, 6, 8, 24, 1, 1, 0}, /* pointwise, GEMM without im2col */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st_conv2d_geom g;
+        CHECK_OK(st_conv2d_geom_explicit(&g, cases[i].batch, cases[i].h, cases[i].w, cases[i].cin, cases[i].cout,
+                                         cases[i].k, cases[i].k, cases[i].stride, cases[i].pad));
+        for (int m = 0; m < 4; m++) check_fused(&g, m & 1, m >> 1, 50 + 4 * i + (size_t)m);
+    }
+    st_conv2d_geom g;
+    CHECK_OK(st_conv2d_geom_same(&g, 2, 9, 10, 16, 32, 5, 5, 2));
+    check_fused(&g, 1, 1, 99);
 }
 
 static void test_same_padding_is_asymmetric_as_in_tensorflow(void)
@@ -133,6 +193,7 @@ int main(void)
 {
     RUN(test_explicit_geometries_match_naive_loop);
     RUN(test_same_geometries_match_naive_loop);
+    RUN(test_fused_epilogue_matches_separate_passes);
     RUN(test_same_padding_is_asymmetric_as_in_tensorflow);
     RUN(test_pointwise_needs_no_workspace);
     RUN(test_bad_geometry_is_rejected);

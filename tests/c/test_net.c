@@ -297,9 +297,63 @@ static void test_threads_split_the_batch(void)
     st_net_free(net);
 }
 
+/* A convolution read only by an add is fused into it (one store of conv +
+ * bias + the other summand, ReLU). Requesting the conv as a tap unfuses
+ * it; the outputs must be the same bit for bit and equal relu(b + r) of
+ * the taps. The relu layer "r" runs between conv "b" and the add and could
+ * take the buffer of b's input "a" if the fused conv did not keep a alive.
+ * A batch of 19 images runs in several groups. */
+static void test_fused_conv_add_equals_separate_layers(void)
+{
+    st_rng rng;
+    st_rng_seed(&rng, 4);
+    st_tensor *w0 = randn(&rng, 4, (int64_t[]){3, 3, 3, 16}), *w1 = randn(&rng, 4, (int64_t[]){3, 3, 16, 16});
+    st_tensor *w2 = randn(&rng, 4, (int64_t[]){3, 3, 16, 16}), *bias = randn(&rng, 1, (int64_t[]){16});
+    st_tensor *x = randn(&rng, 4, (int64_t[]){19, 6, 5, 3});
+    for (int order = 0; order < 2; order++)
+        for (int threads = 1; threads <= 2; threads++) {
+            st_net *net = NULL;
+            CHECK_OK(st_net_new(6, 5, 3, &net));
+            CHECK_OK(st_net_set_threads(net, threads));
+            int s, a, b, r;
+            CHECK_OK(st_net_add_conv2d(net, "s", 0, w0, NULL, 1, 1, false, &s));
+            CHECK_OK(st_net_add_conv2d(net, "a", s, w1, NULL, 1, 1, true, &a));
+            CHECK_OK(st_net_add_conv2d(net, "b", a, w2, bias, 1, 1, false, &b));
+            CHECK_OK(st_net_add_relu(net, "r", s, &r));
+            CHECK_OK(st_net_add_add(net, "sum", order ? r : b, order ? b : r, true, NULL));
+            st_tensor *out = NULL, *fused = NULL, *sep = NULL, *tb = NULL, *tr = NULL;
+            CHECK_OK(st_net_forward(net, x, NULL, 0));
+            CHECK_OK(st_net_output(net, &out));
+            CHECK_OK(st_tensor_clone(out, &fused)); /* the next forward may overwrite out */
+            st_tensor_free(out);
+            const char *taps[] = {"b", "r"};
+            CHECK_OK(st_net_forward(net, x, taps, 2));
+            CHECK_OK(st_net_output(net, &sep));
+            CHECK_OK(st_net_tap(net, "b", &tb));
+            CHECK_OK(st_net_tap(net, "r", &tr));
+            int differ = 0, wrong = 0;
+            for (int64_t i = 0; i < st_tensor_numel(sep); i++) {
+                float v = st_f32(tb)[i] + st_f32(tr)[i];
+                v = v > 0.0f ? v : 0.0f;
+                differ += memcmp(&st_f32(fused)[i], &st_f32(sep)[i], sizeof v) != 0;
+                wrong += memcmp(&v, &st_f32(sep)[i], sizeof v) != 0;
+            }
+            if (differ || wrong) fprintf(stderr, "  order %d, %d threads: %d differ, %d wrong\n", order, threads, differ, wrong);
+            CHECK(differ == 0 && wrong == 0);
+            /* the fused conv never ran on its own: it is no tap then */
+            CHECK_OK(st_net_forward(net, x, NULL, 0));
+            st_tensor *none = NULL;
+            CHECK_FAILS(st_net_tap(net, "b", &none), ST_ESTATE, "not requested");
+            st_tensor_free(fused), st_tensor_free(sep), st_tensor_free(tb), st_tensor_free(tr);
+            st_net_free(net);
+        }
+    st_tensor_free(w0), st_tensor_free(w1), st_tensor_free(w2), st_tensor_free(bias), st_tensor_free(x);
+}
+
 int main(void)
 {
     RUN(test_threads_split_the_batch);
+    RUN(test_fused_conv_add_equals_separate_layers);
     RUN(test_conv_with_folded_batchnorm_matches_naive);
     RUN(test_shortcut_a_pool_dense_softmax_by_hand);
     RUN(test_maxpool_padding_never_wins);

@@ -14,6 +14,7 @@
 #ifndef STRATA_CONV_H
 #define STRATA_CONV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "strata/status.h"
 
@@ -44,6 +45,12 @@ size_t st_conv2d_workspace_floats(const st_conv2d_geom *g);
 /* y = conv(x, w) + b; b may be NULL. */
 void st_conv2d_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
                        float *workspace);
+/* The same with the epilogue of a residual block fused into the store:
+ * y = conv(x, w) + b + residual, then max(y, 0) if relu. residual has
+ * y's shape and may be NULL; the results equal those of the separate
+ * passes bit for bit. */
+void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
+                             const float *residual, bool relu, float *y, float *workspace);
 /* Gradients of the convolution. dx, dw, db may each be NULL (not wanted).
  * dw and db are overwritten (not accumulated). */
 void st_conv2d_backward(const st_conv2d_geom *g, const float *x, const float *w, const float *dy, float *dx,
