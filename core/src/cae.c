@@ -473,15 +473,19 @@ static void place_window(int b, const st_conv2d_geom *g1, st_padding2d win, cons
                    w + (((size_t)n * wh + i) * ww) * c, (size_t)ww * c * sizeof *a1);
 }
 
-/* x -> l->z (copied to z when not NULL). */
-static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z)
+/* x -> l->z (copied to z when not NULL). With keep, x is copied to
+ * l->xin for the backward; without, it is read in place. */
+static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z, bool keep)
 {
     const st_cae_config *c = &m->cfg;
     const int b = l->count, d = c->filters[3];
     const st_conv2d_geom g1 = at_batch(&m->g[0], b), g2 = at_batch(&m->g[1], b), g3 = at_batch(&m->g[2], b);
     const st_conv2d_geom g1w = at_batch(&m->g1w, b);
-    memcpy(l->xin, x, (size_t)b * st_cae_input_size(m) * sizeof *x);
-    conv_forward(&g1w, l->xin, m->w[0], m->w[1], l->gw, l->ws);
+    if (keep) {
+        memcpy(l->xin, x, (size_t)b * st_cae_input_size(m) * sizeof *x);
+        x = l->xin;
+    }
+    conv_forward(&g1w, x, m->w[0], m->w[1], l->gw, l->ws);
     place_window(b, &g1, m->win, l->gw, m->w[1], l->a1);
     st_relu_forward(act_size(&g1, b), l->a1, l->a1);
     conv_forward(&g2, l->a1, m->w[2], m->w[3], l->a2, l->ws);
@@ -569,7 +573,14 @@ static void job_encode(st_cae *m, cae_lane *l, const void *arg)
 {
     const pass_args *a = arg;
     const size_t d = (size_t)m->cfg.filters[3];
-    encode_lane(m, l, rows(a->x, l, st_cae_input_size(m)), rows_mut(a->z_out, l, d));
+    encode_lane(m, l, rows(a->x, l, st_cae_input_size(m)), rows_mut(a->z_out, l, d), true);
+}
+
+static void job_embed(st_cae *m, cae_lane *l, const void *arg)
+{
+    const pass_args *a = arg;
+    const size_t d = (size_t)m->cfg.filters[3];
+    encode_lane(m, l, rows(a->x, l, st_cae_input_size(m)), rows_mut(a->z_out, l, d), false);
 }
 
 static void job_decode(st_cae *m, cae_lane *l, const void *arg)
@@ -592,7 +603,7 @@ static void job_pretrain(st_cae *m, cae_lane *l, const void *arg)
     const size_t in = st_cae_input_size(m), n = (size_t)l->count * in;
     const float *x = rows(a->x, l, in);
     float *xhat = rows_mut(m->xhat, l, in), *dxhat = rows_mut(m->dxhat, l, in);
-    encode_lane(m, l, x, NULL);
+    encode_lane(m, l, x, NULL, true);
     decode_lane(m, l, l->z, xhat);
     /* weight n/total turns the lane's mean into its share of the batch mean */
     l->loss = st_loss_mse(n, xhat, x, (float)((double)n / (double)a->total), dxhat) * (double)n;
@@ -628,6 +639,15 @@ st_status st_cae_encode(st_cae *m, int batch, const float *x, float *z)
     return ST_OK;
 }
 
+st_status st_cae_embed(st_cae *m, int batch, const float *x, float *z)
+{
+    ST_TRY(check_batch(m, batch, "embed"));
+    pass_args a = {.x = x, .z_out = z};
+    run_lanes(m, batch, job_embed, &a);
+    m->enc_batch = 0; /* the lanes' activations no longer belong to an encode */
+    return ST_OK;
+}
+
 st_status st_cae_decode(st_cae *m, int batch, const float *z, float *xhat)
 {
     ST_TRY(check_batch(m, batch, "decode"));
@@ -641,7 +661,7 @@ st_status st_cae_backward(st_cae *m, const float *dxhat, const float *dz)
 {
     const int batch = m->enc_batch;
     if (!dxhat && !dz) return st_fail(ST_EINVAL, "cae backward: neither a reconstruction nor an embedding gradient");
-    if (!batch) return st_fail(ST_ESTATE, "cae backward: no encode has run");
+    if (!batch) return st_fail(ST_ESTATE, "cae backward: no encode to differentiate (none ran, or an embed since)");
     if (dxhat && m->dec_batch != batch)
         return st_fail(ST_ESTATE, "cae backward: the last decode had batch %d, the last encode %d", m->dec_batch,
                        batch);

@@ -145,7 +145,7 @@ void st_dec_free(st_dec *d)
     st_cae_free(d->cae);
     st_optim_free(d->opt_pre);
     st_optim_free(d->opt_clu);
-    st_tensor *ts[] = {d->mu, d->dmu, d->perm, d->p, d->y_last, d->q_all};
+    st_tensor *ts[] = {d->mu, d->dmu, d->perm, d->p, d->y_last, d->q_all, d->z_kmeans};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) st_tensor_free(ts[i]);
     float *bufs[] = {d->xb, d->zb, d->qb, d->pb, d->xhat, d->dxhat, d->dq, d->dz};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
@@ -195,10 +195,15 @@ st_status dec_pass(st_dec *d, const st_tensor *x, float *q, float *z)
 {
     const int64_t n = x->shape[0];
     const int B = d->cfg.batch;
+    const bool packed = x->stride[0] == (int64_t)d->row; /* rows back to back: read in place */
     for (int64_t first = 0; first < n; first += B) {
         const int b = (int)(n - first < B ? n - first : B);
-        dec_gather(d, x, NULL, first, b, d->xb);
-        ST_TRY(st_cae_encode(d->cae, b, d->xb, d->zb));
+        const float *xb = d->xb;
+        if (packed)
+            xb = (const float *)x->data + first * x->stride[0];
+        else
+            dec_gather(d, x, NULL, first, b, d->xb);
+        ST_TRY(st_cae_embed(d->cae, b, xb, d->zb));
         if (q) st_student_t_forward(b, d->k, d->d, d->cfg.alpha, d->zb, st_f32(d->mu), q + first * d->k);
         if (z) memcpy(z + first * d->d, d->zb, (size_t)b * d->d * sizeof *z);
     }

@@ -40,6 +40,9 @@ struct st_dec {
     st_tensor *p;         /* [n, K] f32 target distribution */
     st_tensor *y_last;    /* [n] i64 labels at the last update */
     st_tensor *q_all;     /* [n, K] f32 scratch of an update */
+    st_tensor *z_kmeans;  /* [n, d] the k-means pass's embeddings until the first
+                             target update uses them (the weights are unchanged in
+                             between, so they equal a fresh pass bit for bit) */
 
     /* batch buffers (batch rows each) */
     float *xb, *zb, *qb, *pb, *xhat, *dxhat, *dq, *dz;

@@ -121,8 +121,12 @@ static st_status kmeans_init(st_dec *d, const st_tensor *x)
     if (s == ST_OK) s = st_tensor_copy_into(d->mu, r->centers);
     if (s == ST_OK) s = st_tensor_copy_into(d->y_last, r->labels);
     st_kmeans_result_free(r);
-    st_tensor_free(z);
-    if (s != ST_OK) return s;
+    if (s != ST_OK) {
+        st_tensor_free(z);
+        return s;
+    }
+    st_tensor_free(d->z_kmeans);
+    d->z_kmeans = z; /* for the target update at iteration 0 */
     d->stage = ST_DEC_CLUSTER;
     d->ite = d->index = 0;
     d->updated_at = -1;
@@ -133,7 +137,13 @@ static st_status kmeans_init(st_dec *d, const st_tensor *x)
 static st_status target_update(st_dec *d, const st_tensor *x)
 {
     float *q = st_f32(d->q_all);
-    ST_TRY(dec_pass(d, x, q, NULL));
+    if (d->z_kmeans) {
+        st_student_t_forward((int)d->n, d->k, d->d, d->cfg.alpha, st_f32(d->z_kmeans), st_f32(d->mu), q);
+        st_tensor_free(d->z_kmeans);
+        d->z_kmeans = NULL;
+    } else {
+        ST_TRY(dec_pass(d, x, q, NULL));
+    }
     st_status s = st_target_distribution((int)d->n, d->k, q, st_f32(d->p));
     if (s != ST_OK) {
         d->stage = ST_DEC_FAILED;

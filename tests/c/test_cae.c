@@ -343,6 +343,15 @@ static void test_threads_agree(void)
         for (size_t i = 0; i < np; i++) bad += !(fabs(g[1][i] - g[0][i]) <= 1e-5 * scale);
         CHECK(bad == 0);
     }
+    /* Inference embeddings: the bits of an encode, with either lane count;
+     * a backward then needs a new encode. */
+    for (int i = 0; i < 2; i++) {
+        float ze[15];
+        CHECK_OK(st_cae_encode(m[i], 5, x, z[i]));
+        CHECK_OK(st_cae_embed(m[i], 5, x, ze));
+        CHECK(memcmp(ze, z[i], sizeof ze) == 0);
+        CHECK_FAILS(st_cae_backward(m[i], NULL, dz), ST_ESTATE, "no encode");
+    }
     /* The pretraining step: same loss and the same parameters after it. */
     st_optim_config oc = st_optim_adam_defaults();
     st_optim *o[2] = {NULL, NULL};

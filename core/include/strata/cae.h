@@ -101,6 +101,10 @@ st_tensor *st_cae_find(st_cae *m, const char *name);
 /* z [batch, d] = the normalised embedding of x [batch, H, W, C]. Keeps
  * the activations for st_cae_backward. */
 st_status st_cae_encode(st_cae *m, int batch, const float *x, float *z);
+/* The same z for inference only: x is read in place and nothing is kept
+ * for a backward (which then needs a new encode). Same bits as
+ * st_cae_encode. */
+st_status st_cae_embed(st_cae *m, int batch, const float *x, float *z);
 /* x^ [batch, H, W, C] from embeddings z [batch, d]. Keeps the activations. */
 st_status st_cae_decode(st_cae *m, int batch, const float *z, float *xhat);
 /* Overwrites every parameter gradient with the gradient of a loss whose
