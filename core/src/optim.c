@@ -2,6 +2,7 @@
  * optim.h). */
 #include "strata/optim.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +79,34 @@ void st_optim_free(st_optim *o)
     free(o);
 }
 
+/* adam_block's loop, 8 parameters at a time with the same operations in
+ * the same order (no FMA), hence the same bits; returns how many it did. */
+__attribute__((target("avx2"))) static size_t adam_avx2(float one_b1, float one_b2, float eps, float lr_t,
+                                                         float *theta, const float *g, float *m, float *v, size_t n)
+{
+    const __m256 b1 = _mm256_set1_ps(one_b1), b2 = _mm256_set1_ps(one_b2), ep = _mm256_set1_ps(eps),
+                 lr = _mm256_set1_ps(lr_t);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
+        mi = _mm256_add_ps(mi, _mm256_mul_ps(_mm256_sub_ps(gi, mi), b1));
+        vi = _mm256_add_ps(vi, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(gi, gi), vi), b2));
+        const __m256 step = _mm256_div_ps(_mm256_mul_ps(lr, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), ep));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(theta + i, _mm256_sub_ps(_mm256_loadu_ps(theta + i), step));
+    }
+    return i;
+}
+
 /* The TensorFlow ApplyAdam kernel's update order. */
 static void adam_block(const st_optim_config *c, float lr_t, float *theta, const float *g, float *m, float *v,
                        size_t n)
 {
     const float one_b1 = 1.0f - c->beta1, one_b2 = 1.0f - c->beta2, eps = c->eps;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = __builtin_cpu_supports("avx2") ? adam_avx2(one_b1, one_b2, eps, lr_t, theta, g, m, v, n) : 0;
+    for (; i < n; i++) {
         m[i] += (g[i] - m[i]) * one_b1;
         v[i] += (g[i] * g[i] - v[i]) * one_b2;
         theta[i] -= lr_t * m[i] / (sqrtf(v[i]) + eps);

@@ -90,6 +90,23 @@ static void test_relu(void)
     for (int i = 0; i < 5; i++) CHECK(dx[i] == wantd[i]);
     st_relu_forward(5, x, x); /* in place */
     for (int i = 0; i < 5; i++) CHECK(x[i] == want[i]);
+    /* 8-wide blocks and a tail: the bits of the comparisons, with NaN,
+     * -0 and infinities mapped as x > 0 maps them. */
+    enum { N = 27 };
+    float u[N], uy[N], ud[N], udx[N], ref[N], refd[N];
+    for (int i = 0; i < N; i++) {
+        u[i] = (float)(i % 5) - 2.0f + 0.25f * (float)i;
+        ud[i] = (float)i + 0.5f;
+    }
+    u[3] = NAN, u[9] = -0.0f, u[12] = INFINITY, u[17] = -INFINITY, u[25] = NAN, u[26] = 1e-40f;
+    for (int i = 0; i < N; i++) {
+        ref[i] = u[i] > 0.0f ? u[i] : 0.0f;
+        refd[i] = u[i] > 0.0f ? ud[i] : 0.0f;
+    }
+    st_relu_forward(N, u, uy);
+    st_relu_backward(N, u, ud, udx);
+    CHECK(memcmp(uy, ref, sizeof ref) == 0);
+    CHECK(memcmp(udx, refd, sizeof refd) == 0);
 }
 
 /* ---- pad / crop ---- */

@@ -26,38 +26,40 @@ static void test_adam_first_step_hand_worked(void)
 
 /* Many steps over two blocks against a double-precision reference of the
  * METHOD c.4 rules. */
+/* Two blocks, the second long enough for the 8-wide path and a tail. */
 static void test_adam_matches_reference(void)
 {
+    enum { NA = 3, NB = 21, N = NA + NB };
     st_rng r;
     st_rng_seed(&r, 41);
     st_optim_config c = st_optim_adam_defaults();
     c.lr = 0.01f;
     st_optim *o = NULL;
-    CHECK_OK(st_optim_new(&c, 7, &o));
-    float a[3], bb[4], ga[3], gb[4];
-    double th[7], m[7] = {0}, v[7] = {0};
-    for (int i = 0; i < 7; i++) {
+    CHECK_OK(st_optim_new(&c, N, &o));
+    float a[NA], bb[NB], ga[NA], gb[NB];
+    double th[N], m[N] = {0}, v[N] = {0};
+    for (int i = 0; i < N; i++) {
         float v = (float)st_rng_normal(&r);
-        if (i < 3)
+        if (i < NA)
             a[i] = v;
         else
-            bb[i - 3] = v;
+            bb[i - NA] = v;
         th[i] = v;
     }
     for (int t = 1; t <= 50; t++) {
-        for (int i = 0; i < 3; i++) ga[i] = (float)st_rng_normal(&r);
-        for (int i = 0; i < 4; i++) gb[i] = (float)(1e-3 * st_rng_normal(&r));
-        st_param_block blocks[2] = {{a, ga, 3}, {bb, gb, 4}};
+        for (int i = 0; i < NA; i++) ga[i] = (float)st_rng_normal(&r);
+        for (int i = 0; i < NB; i++) gb[i] = (float)((i % 2 ? 1e-3 : 1.0) * st_rng_normal(&r));
+        st_param_block blocks[2] = {{a, ga, NA}, {bb, gb, NB}};
         CHECK_OK(st_optim_step(o, 2, blocks));
         double lr_t = 0.01 * sqrt(1 - pow(0.999, t)) / (1 - pow(0.9, t));
-        for (int i = 0; i < 7; i++) {
-            double g = i < 3 ? ga[i] : gb[i - 3];
+        for (int i = 0; i < N; i++) {
+            double g = i < NA ? ga[i] : gb[i - NA];
             m[i] = 0.9 * m[i] + 0.1 * g;
             v[i] = 0.999 * v[i] + 0.001 * g * g;
             th[i] -= lr_t * m[i] / (sqrt(v[i]) + 1e-7);
         }
     }
-    for (int i = 0; i < 7; i++) CHECK_CLOSE(i < 3 ? a[i] : bb[i - 3], th[i], 1e-4, 1e-6);
+    for (int i = 0; i < N; i++) CHECK_CLOSE(i < NA ? a[i] : bb[i - NA], th[i], 1e-4, 1e-6);
     st_optim_free(o);
 }
 
