@@ -41,6 +41,7 @@ typedef struct cae_lane {
     int start, count; /* slice of the current batch (count 0: idle) */
     /* activations kept for the backward */
     float *xin, *a1, *a2, *a3, *u, *z; /* encoder (xin: a copy of the input) */
+    const float *xsrc;                 /* the input the last encode read: xin, or the caller's */
     float *zin, *h, *a4, *a5, *a5w;    /* decoder (a5w: a5's window) */
     /* scratch */
     float *ga, *gb, *gw, *gz, *gu, *ws;
@@ -474,7 +475,8 @@ static void place_window(int b, const st_conv2d_geom *g1, st_padding2d win, cons
 }
 
 /* x -> l->z (copied to z when not NULL). With keep, x is copied to
- * l->xin for the backward; without, it is read in place. */
+ * l->xin for a later backward; without, it is read in place (and must
+ * outlive any backward of this encode). */
 static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z, bool keep)
 {
     const st_cae_config *c = &m->cfg;
@@ -485,6 +487,7 @@ static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z, bool k
         memcpy(l->xin, x, (size_t)b * st_cae_input_size(m) * sizeof *x);
         x = l->xin;
     }
+    l->xsrc = x;
     conv_forward(&g1w, x, m->w[0], m->w[1], l->gw, l->ws);
     place_window(b, &g1, m->win, l->gw, m->w[1], l->a1);
     st_relu_forward(act_size(&g1, b), l->a1, l->a1);
@@ -551,7 +554,7 @@ static void backward_lane(st_cae *m, cae_lane *l, const float *dxhat, const floa
     st_relu_backward(act_size(&g1, b), l->a1, l->ga, l->ga);
     /* Outside the window a1 is the bias: its gradient only reaches db. */
     st_crop2d(b, g1w.out_h, g1w.out_w, g1.out_c, m->win, l->ga, l->gw);
-    st_conv2d_backward(&g1w, l->xin, m->w[0], l->gw, NULL, dw[0], NULL, l->ws);
+    st_conv2d_backward(&g1w, l->xsrc, m->w[0], l->gw, NULL, dw[0], NULL, l->ws);
     st_dense_backward(b * g1.out_h * g1.out_w, 0, g1.out_c, NULL, NULL, l->ga, NULL, NULL, dw[1]);
 }
 
@@ -603,7 +606,7 @@ static void job_pretrain(st_cae *m, cae_lane *l, const void *arg)
     const size_t in = st_cae_input_size(m), n = (size_t)l->count * in;
     const float *x = rows(a->x, l, in);
     float *xhat = rows_mut(m->xhat, l, in), *dxhat = rows_mut(m->dxhat, l, in);
-    encode_lane(m, l, x, NULL, true);
+    encode_lane(m, l, x, NULL, false); /* x outlives the step */
     decode_lane(m, l, l->z, xhat);
     /* weight n/total turns the lane's mean into its share of the batch mean */
     l->loss = st_loss_mse(n, xhat, x, (float)((double)n / (double)a->total), dxhat) * (double)n;
@@ -678,8 +681,8 @@ st_status st_cae_pretrain_step(st_cae *m, st_optim *opt, int batch, const float 
         return st_fail(ST_ESHAPE, "cae pretrain step: the optimiser holds %zu parameters, the model %zu",
                        st_optim_size(opt), m->n_params);
     pass_args a = {.x = x, .total = (size_t)batch * st_cae_input_size(m)};
-    m->enc_batch = m->dec_batch = batch;
     run_lanes(m, batch, job_pretrain, &a);
+    m->enc_batch = m->dec_batch = 0; /* the step read x in place: no backward of it later */
     reduce_grads(m);
     double sum = 0;
     for (int i = 0; i < m->n_lanes; i++) sum += m->lane[i].count ? m->lane[i].loss : 0.0;

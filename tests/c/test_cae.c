@@ -385,6 +385,40 @@ static void test_pretrain_step_learns(void)
     st_cae_free(m);
 }
 
+/* The step is the public passes in sequence: encode, decode, MSE,
+ * backward, Adam (one lane: the same bits), with its input read in place
+ * and overwritten afterwards; a backward then needs a new encode. */
+static void test_pretrain_step_is_the_passes(void)
+{
+    const int filters[4] = {16, 16, 16, 3};
+    st_cae *m[2] = {make(12, 12, 6, filters, false, 3, 12), make(12, 12, 6, filters, false, 3, 12)};
+    const size_t in = st_cae_input_size(m[0]), np = st_cae_param_count(m[0]);
+    st_optim_config oc = st_optim_adam_defaults();
+    st_optim *o[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) CHECK_OK(st_optim_new(&oc, np, &o[i]));
+    st_rng r;
+    st_rng_seed(&r, 13);
+    float *x = malloc(3 * in * sizeof *x), *xhat = malloc(3 * in * sizeof *xhat), *dx = malloc(3 * in * sizeof *dx);
+    float z[9];
+    for (int s = 0; s < 3; s++) {
+        for (size_t i = 0; i < 3 * in; i++) x[i] = st_rng_uniform_f32(&r);
+        double loss = 0;
+        CHECK_OK(st_cae_pretrain_step(m[0], o[0], 3, x, &loss));
+        CHECK_OK(st_cae_encode(m[1], 3, x, z));
+        CHECK_OK(st_cae_decode(m[1], 3, z, xhat));
+        const double mse = st_loss_mse(3 * in, xhat, x, 1.0f, dx);
+        CHECK_OK(st_cae_backward(m[1], dx, NULL));
+        st_param_block b = st_cae_param_block(m[1]);
+        CHECK_OK(st_optim_step(o[1], 1, &b));
+        CHECK_CLOSE(loss, mse, 1e-12, 1e-12);
+        for (size_t i = 0; i < 3 * in; i++) x[i] = -1.0f; /* the caller reuses its buffer */
+    }
+    CHECK(memcmp(st_cae_params(m[0]), st_cae_params(m[1]), np * sizeof(float)) == 0);
+    CHECK_FAILS(st_cae_backward(m[0], dx, NULL), ST_ESTATE, "no encode");
+    free(x), free(xhat), free(dx);
+    for (int i = 0; i < 2; i++) st_optim_free(o[i]), st_cae_free(m[i]);
+}
+
 static void test_errors(void)
 {
     st_rng r;
@@ -433,6 +467,7 @@ int main(void)
     RUN(test_matches_pytorch);
     RUN(test_threads_agree);
     RUN(test_pretrain_step_learns);
+    RUN(test_pretrain_step_is_the_passes);
     RUN(test_errors);
     return TEST_SUMMARY();
 }

@@ -119,7 +119,8 @@ st_status st_cae_backward(st_cae *m, const float *dxhat, const float *dz);
 
 /* One autoencoder-pretraining step: encode, decode, MSE(x^, x) (mean over
  * all elements), backward, optimiser step over the parameters. *loss gets
- * the MSE before the update (may be NULL). */
+ * the MSE before the update (may be NULL). x is read in place; a later
+ * st_cae_backward needs a new encode. */
 st_status st_cae_pretrain_step(st_cae *m, st_optim *opt, int batch, const float *x, double *loss);
 
 #ifdef __cplusplus
