@@ -616,6 +616,7 @@ typedef struct part {
 /* Output of layer l for image n (of the part p). */
 static float *at(const part *p, const layer *l, int n)
 {
+    if (!l->out) return NULL; /* a fused conv: its add holds the result */
     size_t size = (size_t)layer_floats(l);
     if (!l->thread_stride) return l->out + (size_t)n * size;
     return l->out + (size_t)p->t * l->thread_stride + (size_t)(n - p->n0) * size;

@@ -9,7 +9,9 @@
  *
  * Memory: layer outputs live in a few buffers that are reused once no
  * later layer reads them; the outputs named as taps in a forward call (and
- * the last layer's) are kept. The buffers and the convolution workspace
+ * the last layer's) are kept. Each thread runs its images through all
+ * layers a small group at a time, so the buffers that are not kept hold
+ * one group and stay in cache. The buffers and the convolution workspace
  * are planned once per batch size and tap set and grow only when needed,
  * so repeated forwards never allocate. A tap view keeps its buffer alive,
  * but the next forward may overwrite it.
@@ -18,6 +20,8 @@
  * (st_net_fold_batchnorm); a standalone st_net_add_batchnorm is a
  * per-channel affine map for the places where no convolution precedes it
  * (pre-activation ResNets). ReLU can be fused into most layers (`relu`).
+ * A convolution whose output only an add reads (and that is not requested
+ * as a tap) is computed inside that add, with the same results.
  *
  * Besides the graph, a net carries what is needed to feed it: the input
  * preprocessing (scale, then per-channel mean/std) and class names. */
