@@ -77,6 +77,15 @@ static void test_dense(void)
     st_dense_backward(3, 5, 4, d.x, d.w, d.dy, NULL, dw2, NULL);
     CHECK(memcmp(dw, dw2, sizeof dw) == 0);
     free(d.x), free(d.w), free(d.bias), free(d.dy), free(d.y);
+    /* The bias gradient over 19 outputs (8-wide blocks and a tail) is the
+     * column sum of dy, rows added in order: a naive float loop's bits. */
+    enum { B = 5, OUT = 19 };
+    float *g = rand_buf(&r, B * OUT, -1, 1), gb[OUT], want[OUT] = {0};
+    st_dense_backward(B, 0, OUT, NULL, NULL, g, NULL, NULL, gb);
+    for (int n = 0; n < B; n++)
+        for (int o = 0; o < OUT; o++) want[o] += g[n * OUT + o];
+    CHECK(memcmp(gb, want, sizeof want) == 0);
+    free(g);
 }
 
 static void test_relu(void)
