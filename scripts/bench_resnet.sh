@@ -3,9 +3,15 @@
 # python3-torch) in the same run, each at 1 and 2 threads (wall-clock
 # images/s, and images per CPU-second, which load inflates less), plus the wall
 # time and peak memory of extracting the four Table-1 taps of all 51,000
-# CIFAR-10 images. Results go to stdout; docs/bench-resnet.md keeps them.
+# CIFAR-10 images. PyTorch runs twice: as eager modules (how a model is
+# usually run) and traced, frozen and passed through
+# torch.jit.optimize_for_inference (its fastest CPU inference path: batch
+# norm folded, convolutions through oneDNN). The last line compares the
+# best of each side over all rounds and thread counts. Results go to stdout;
+# docs/bench-resnet.md keeps them.
 #
 #   scripts/bench_resnet.sh [BUILD_DIR=build] [DATA=../shared/datasets] [--no-extract]
+# (ROUNDS=n in the environment repeats the forward comparison n times)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -13,11 +19,16 @@ data=${2:-${STRATA_DATA:-$here/../../shared/datasets}}
 model=$data/resnet-cifar10-weights/resnet56.safetensors
 batch=256
 
+rounds=${ROUNDS:-1}
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log=$(mktemp)
+r=0
+while [ $r -lt "$rounds" ]; do
+r=$((r + 1))
 for t in 1 2; do
   # strata splits the batch over its own threads (its kernels do not use BLAS threads)
-  STRATA_THREADS=$t OPENBLAS_NUM_THREADS=1 "$build/bin/bench_resnet" "$model" $batch 5 | sed "s/^/threads $t: /"
-  /usr/bin/python3 - "$model" $batch 5 $t <<'PY'
+  STRATA_THREADS=$t OPENBLAS_NUM_THREADS=1 "$build/bin/bench_resnet" "$model" $batch 5 | sed "s/^/threads $t: /" | tee -a "$log"
+  /usr/bin/python3 - "$model" $batch 5 $t <<'PY' | tee -a "$log"
 # PyTorch peer: the same ResNet-56 as torch.nn modules in eval mode
 # (conv + BatchNorm2d, as users run it), weights from the safetensors file.
 import json, struct, sys, time
@@ -60,15 +71,26 @@ missing = net.load_state_dict(state, strict=False)
 assert not missing.unexpected_keys and all(k.endswith("num_batches_tracked") for k in missing.missing_keys)
 net.eval()
 x = torch.randn(batch, 3, 32, 32)
+def measure(kind, model):
+    with torch.no_grad():
+        model(x); best = best_cpu = 1e30
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time(); model(x)
+            best, best_cpu = min(best, time.perf_counter() - t), min(best_cpu, time.process_time() - c)
+    print("threads %d: pytorch %s %s batch %d: %.1f images/s (best of %d: %.3f s), %.1f images per CPU-second"
+          % (threads, torch.__version__, kind, batch, batch / best, repeats, best, batch / best_cpu))
+measure("eager", net)
 with torch.no_grad():
-    net(x); best = best_cpu = 1e30
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time(); net(x)
-        best, best_cpu = min(best, time.perf_counter() - t), min(best_cpu, time.process_time() - c)
-print("threads %d: pytorch %s batch %d: %.1f images/s (best of %d: %.3f s), %.1f images per CPU-second"
-      % (threads, torch.__version__, batch, batch / best, repeats, best, batch / best_cpu))
+    optimized = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, x)))
+measure("jit-optimized", optimized)
 PY
 done
+done
+awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) == "images/s") { r = $i; break } }
+     /strata/ && r > s { s = r } /eager/ && r > e { e = r } /jit-optimized/ && r > j { j = r }
+     END { printf "== best strata %.1f images/s; best PyTorch eager %.1f (ratio %.2fx), jit-optimized %.1f (ratio %.2fx)\n",
+           s, e, s / e, j, s / j }' "$log"
+rm -f "$log"
 
 if [ "${3:-}" != "--no-extract" ]; then
   out=$(mktemp -d)
