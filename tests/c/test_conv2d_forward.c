@@ -33,20 +33,46 @@ static float *random_floats(st_rng *rng, size_t n)
     return p;
 }
 
+/* Random input, kernel and bias, an output full of garbage (it must be
+ * overwritten), a workspace and room for the naive reference. */
+typedef struct conv_case {
+    st_rng rng;
+    size_t ny;
+    float *x, *w, *b, *y, *ws;
+    double *ref;
+} conv_case;
+
+static conv_case make_case(const st_conv2d_geom *g, uint64_t seed)
+{
+    conv_case c;
+    st_rng_seed(&c.rng, seed);
+    size_t nx = (size_t)g->batch * g->in_h * g->in_w * g->in_c;
+    size_t nw = (size_t)g->k_h * g->k_w * g->in_c * g->out_c;
+    c.ny = (size_t)g->batch * g->out_h * g->out_w * g->out_c;
+    c.x = random_floats(&c.rng, nx);
+    c.w = random_floats(&c.rng, nw);
+    c.b = random_floats(&c.rng, (size_t)g->out_c);
+    c.y = random_floats(&c.rng, c.ny);
+    c.ws = random_floats(&c.rng, st_conv2d_workspace_floats(g));
+    c.ref = malloc(c.ny * sizeof *c.ref);
+    return c;
+}
+
+static void free_case(conv_case *c)
+{
+    free(c->x), free(c->w), free(c->b), free(c->y), free(c->ws), free(c->ref);
+}
+
 /* st_conv2d_forward_fused(g, x, w, b, res, relu) against the naive sum
  * plus res, then max(., 0); and bit for bit against st_conv2d_forward
  * followed by the separate add and ReLU passes. */
 static void check_fused(const st_conv2d_geom *g, int with_res, int relu, uint64_t seed)
 {
-    st_rng rng;
-    st_rng_seed(&rng, seed);
-    size_t nx = (size_t)g->batch * g->in_h * g->in_w * g->in_c;
-    size_t nw = (size_t)g->k_h * g->k_w * g->in_c * g->out_c;
-    size_t ny = (size_t)g->batch * g->out_h * g->out_w * g->out_c;
-    float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *b = random_floats(&rng, (size_t)g->out_c);
-    float *res = random_floats(&rng, ny), *y = random_floats(&rng, ny), *sep = random_floats(&rng, ny);
-    float *ws = random_floats(&rng, st_conv2d_workspace_floats(g));
-    double *ref = malloc(ny * sizeof *ref);
+    conv_case c = make_case(g, seed);
+    const size_t ny = c.ny;
+    float *x = c.x, *w = c.w, *b = c.b, *y = c.y, *ws = c.ws;
+    double *ref = c.ref;
+    float *res = random_floats(&c.rng, ny), *sep = random_floats(&c.rng, ny);
     st_conv2d_forward_fused(g, x, w, b, with_res ? res : NULL, relu, y, ws);
     st_conv2d_forward(g, x, w, b, sep, ws);
     naive_conv(g, x, w, b, ref);
@@ -62,20 +88,16 @@ static void check_fused(const st_conv2d_geom *g, int with_res, int relu, uint64_
     }
     CHECK(bad == 0);
     CHECK(differ == 0);
-    free(x), free(w), free(b), free(res), free(y), free(sep), free(ws), free(ref);
+    free(res), free(sep);
+    free_case(&c);
 }
 
 static void check_against_naive(const st_conv2d_geom *g, int with_bias, uint64_t seed)
 {
-    st_rng rng;
-    st_rng_seed(&rng, seed);
-    size_t nx = (size_t)g->batch * g->in_h * g->in_w * g->in_c;
-    size_t nw = (size_t)g->k_h * g->k_w * g->in_c * g->out_c;
-    size_t ny = (size_t)g->batch * g->out_h * g->out_w * g->out_c;
-    float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *b = random_floats(&rng, (size_t)g->out_c);
-    float *y = random_floats(&rng, ny); /* garbage in y must be overwritten */
-    float *ws = random_floats(&rng, st_conv2d_workspace_floats(g));
-    double *ref = malloc(ny * sizeof *ref);
+    conv_case c = make_case(g, seed);
+    const size_t ny = c.ny;
+    float *x = c.x, *w = c.w, *b = c.b, *y = c.y, *ws = c.ws;
+    double *ref = c.ref;
     st_conv2d_forward(g, x, w, with_bias ? b : NULL, y, ws);
     naive_conv(g, x, w, with_bias ? b : NULL, ref);
     int bad = 0;
@@ -86,7 +108,7 @@ static void check_against_naive(const st_conv2d_geom *g, int with_bias, uint64_t
             bad++;
         }
     CHECK(bad == 0);
-    free(x), free(w), free(b), free(y), free(ws), free(ref);
+    free_case(&c);
 }
 
 static void test_explicit_geometries_match_naive_loop(void)
