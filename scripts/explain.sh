@@ -28,7 +28,8 @@ fi
 
 out=${STRATA_EXPLAIN_OUT:-work/cifar10}
 mkdir -p "$out"
-# The autoencoders use both cores through their own threads; BLAS stays
+# The forward passes and the autoencoders use both cores through their own
+# threads (--threads); BLAS stays
 # single-threaded so the two do not oversubscribe the machine.
 export OPENBLAS_NUM_THREADS=1
 "$build/bin/strata" explain \

@@ -49,6 +49,7 @@ local report = { settings = o.settings, epochs = s.epochs, maxiter = s.maxiter, 
   started = os.date("!%Y-%m-%dT%H:%M:%SZ"), load_start = loadavg(), timings = {} }
 local w0, c0 = now()
 local net = assert(strata.model.load(data_dir .. "/resnet-cifar10-weights/resnet56.safetensors"))
+net:set_threads(o.threads) -- the forward passes (extraction, test set) use the threads too
 local data = assert(strata.data.cifar10(data_dir .. "/cifar-10-batches-bin"))
 local train, test = data.train, data.test
 if o["train-limit"] then train = train:slice(1, o["train-limit"]) end

@@ -37,7 +37,8 @@ layers and clustering:
   --epochs N         autoencoder pretraining epochs (3, the reference's
                      default; the paper's notebook uses 15)
   --maxiter N        clustering iterations (280; the notebook: 980)
-  --threads T        autoencoder threads per layer (1)
+  --threads T        threads of the model's forward passes and of each
+                     layer's autoencoder (1)
   --posteriors P     truth (default: from the true labels, as the paper) or
                      baseline (from the model's predictions)
   --seed S           every random choice (1)
@@ -265,6 +266,10 @@ local function run(o)
   local t_start = os.time()
   local net, err = strata.model.load(o.model)
   if not net then usage("--model %s: %s", o.model, err) end
+  if o.threads then
+    if o.threads < 1 or o.threads > 64 then usage("--threads: 1 to 64 expected, got %d", o.threads) end
+    net:set_threads(o.threads)
+  end
   local data, derr = open_data(o.data)
   if not data then usage("--data %s: %s", o.data, derr) end
   local cfg = o.config and read_config(o.config) or {}

@@ -133,6 +133,7 @@ describe("strata explain", function()
       { with({ "--epochs" }), "--epochs needs a value" },
       { with({ "--epochs", "two" }), "--epochs: expected a non-negative integer, got 'two'" },
       { with({ "--posteriors", "votes" }), "--posteriors: truth or baseline" },
+      { with({ "--threads", "0" }), "--threads: 1 to 64 expected, got 0" },
       { with({ "--layers", "activation_54:3,nosuch" }), "no tap 'nosuch'" },
       { with({ "--config", lua_config }), "unknown option 'epochz'" },
       { with({ "--config", work .. "/missing.json" }), "--config" },
