@@ -29,8 +29,8 @@ fi
 out=${STRATA_EXPLAIN_OUT:-work/cifar10}
 mkdir -p "$out"
 # The forward passes and the autoencoders use both cores through their own
-# threads (--threads); BLAS stays
-# single-threaded so the two do not oversubscribe the machine.
+# threads (--threads); BLAS stays single-threaded so the two do not
+# oversubscribe the machine.
 export OPENBLAS_NUM_THREADS=1
 "$build/bin/strata" explain \
   --model "$data/resnet-cifar10-weights/resnet56.safetensors" \
