@@ -26,6 +26,7 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
+#include "vec_f32.h"
 
 /* Target size of one chunk's im2col matrix (floats): about 640 KB. */
 #define CHUNK_FLOATS (160 * 1024)
@@ -156,20 +157,11 @@ static bool phases_fit(const st_conv2d_geom *g, int images, size_t have)
     return ok;
 }
 
-/* d = o + b over n floats, 8 at a time; returns how many it did. */
-__attribute__((target("avx2"))) static size_t add_avx2(size_t n, const float *o, const float *b, float *d)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(o + i), _mm256_loadu_ps(b + i)));
-    return i;
-}
-
 /* dst [N, in_h, in_w, in_c] = adjoint(src [N, out_h, out_w, out_c]) + b,
  * phase by phase, each a forward convolution over chunks of images. */
 static void adjoint_phases(const st_conv2d_geom *g, const float *src, const float *w, const float *b, float *dst,
                            float *ws, int chunk)
 {
-    const bool avx2 = __builtin_cpu_supports("avx2");
     const int sh = g->stride_h, sw = g->stride_w;
     const size_t cs = (size_t)g->out_c, cd = (size_t)g->in_c;
     for (int py = 0; py < sh; py++)
@@ -209,7 +201,7 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
                             if (!o)
                                 for (size_t i = 0; i < cd; i++) d[i] = b ? b[i] : 0.0f;
                             else if (b)
-                                for (size_t i = avx2 ? add_avx2(cd, o, b, d) : 0; i < cd; i++) d[i] = o[i] + b[i];
+                                st_vec_add_f32(cd, o, b, d);
                             else
                                 memcpy(d, o, cd * sizeof *d);
                             if (o) o += cd;
@@ -248,12 +240,8 @@ static void adjoint(const st_conv2d_geom *g, const float *src, const float *w, c
  * bits, with or without AVX). */
 static void channel_sums(size_t rows, int c, const float *d, float *db)
 {
-    const bool avx2 = __builtin_cpu_supports("avx2");
     memset(db, 0, (size_t)c * sizeof *db);
-    for (size_t r = 0; r < rows; r++) {
-        const float *row = d + r * (size_t)c;
-        for (size_t j = avx2 ? add_avx2((size_t)c, db, row, db) : 0; j < (size_t)c; j++) db[j] += row[j];
-    }
+    for (size_t r = 0; r < rows; r++) st_vec_add_f32((size_t)c, db, d + r * (size_t)c, db);
 }
 
 /* ---- the direct weight gradient ----

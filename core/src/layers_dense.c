@@ -5,27 +5,14 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
+#include "vec_f32.h"
 
-/* The bias sums and ReLU passes run 8 floats at a time where AVX is
- * available (the build's baseline has none, and its cost model does not
- * vectorise loops of unknown length). Same bits either way: the sums add
- * in the same order, and max(x, 0) and the mask both map NaN and -0 to
- * +0, as the scalar comparisons do. */
+/* The bias sums (vec_f32.h) and ReLU passes run 8 floats at a time where
+ * AVX is available (the build's baseline has none, and its cost model does
+ * not vectorise loops of unknown length). Same bits either way: the sums
+ * add in the same order, and max(x, 0) and the mask both map NaN and -0
+ * to +0, as the scalar comparisons do. */
 static bool have_avx2(void) { return __builtin_cpu_supports("avx2"); }
-
-/* y += x over n floats. */
-__attribute__((target("avx2"))) static size_t add_avx2(size_t n, float *y, const float *x)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
-    return i;
-}
-
-static void add_to(size_t n, float *y, const float *x)
-{
-    size_t i = have_avx2() ? add_avx2(n, y, x) : 0;
-    for (; i < n; i++) y[i] += x[i];
-}
 
 void st_dense_forward(int batch, int in, int out, const float *x, const float *w, const float *b, float *y)
 {
@@ -44,7 +31,7 @@ void st_dense_backward(int batch, int in, int out, const float *x, const float *
     if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, batch, 1.0f, x, in, dy, out, 0.0f, dw, out);
     if (db) {
         memset(db, 0, (size_t)out * sizeof *db);
-        for (int n = 0; n < batch; n++) add_to((size_t)out, db, dy + (size_t)n * out);
+        for (int n = 0; n < batch; n++) st_vec_add_f32((size_t)out, db, dy + (size_t)n * out, db);
     }
 }
 
