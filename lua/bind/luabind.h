@@ -116,5 +116,6 @@ void st_lua_register_surrogate(lua_State *L);
 void st_lua_register_figure(lua_State *L);
 void st_lua_register_bundle(lua_State *L);
 void st_lua_register_clock(lua_State *L);
+void st_lua_register_machine(lua_State *L);
 
 #endif

@@ -21,6 +21,7 @@ static void (*const registrars[])(lua_State *L) = {
     st_lua_register_figure,
     st_lua_register_bundle,
     st_lua_register_clock,
+    st_lua_register_machine,
 };
 
 int luaopen_strata_core(lua_State *L)

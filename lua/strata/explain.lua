@@ -38,7 +38,8 @@ layers and clustering:
                      default; the paper's notebook uses 15)
   --maxiter N        clustering iterations (280; the notebook: 980)
   --threads T        threads of the model's forward passes and of each
-                     layer's autoencoder (1)
+                     layer's autoencoder (default: every core this process
+                     may use)
   --posteriors P     truth (default: from the true labels, as the paper) or
                      baseline (from the model's predictions)
   --seed S           every random choice (1)
@@ -268,8 +269,10 @@ local function run(o)
   if not net then usage("--model %s: %s", o.model, err) end
   if o.threads then
     if o.threads < 1 or o.threads > 64 then usage("--threads: 1 to 64 expected, got %d", o.threads) end
-    net:set_threads(o.threads)
+  else
+    o.threads = math.min(strata.cpu_count(), 64)
   end
+  net:set_threads(o.threads)
   local data, derr = open_data(o.data)
   if not data then usage("--data %s: %s", o.data, derr) end
   local cfg = o.config and read_config(o.config) or {}
