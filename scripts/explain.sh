@@ -28,13 +28,9 @@ fi
 
 out=${STRATA_EXPLAIN_OUT:-work/cifar10}
 mkdir -p "$out"
-# The forward passes and the autoencoders use both cores through their own
-# threads (--threads); BLAS stays single-threaded so the two do not
-# oversubscribe the machine.
-export OPENBLAS_NUM_THREADS=1
 "$build/bin/strata" explain \
   --model "$data/resnet-cifar10-weights/resnet56.safetensors" \
   --data "$data/cifar-10-batches-bin" \
-  --out "$out" --train-limit 10000 --epochs 3 --maxiter 280 --threads "$(nproc)" "$@" \
+  --out "$out" --train-limit 10000 --epochs 3 --maxiter 280 "$@" \
   | tee "$out/explain.log"
 echo "figures: $out/bundle/figures/*.png   metrics: $out/bundle/summary.txt"

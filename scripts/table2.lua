@@ -5,7 +5,7 @@
 -- test images and on the training set.
 --
 --   strata scripts/table2.lua --settings quick|paper [--out DIR] [--data DIR]
---          [--threads T] [--seed S] [--bootstrap B] [--train-limit N]
+--          [--threads T (default: every core)] [--seed S] [--bootstrap B] [--train-limit N]
 --
 -- quick: the reference's defaults, 3 pretraining epochs and 280 clustering
 -- iterations; paper: the notebook's 15 epochs and 980 iterations. --out
@@ -18,7 +18,7 @@ local explain = require "strata.explain"
 
 local SETTINGS = { quick = { epochs = 3, maxiter = 280 }, paper = { epochs = 15, maxiter = 980 } }
 
-local o = { seed = 1, threads = 1, bootstrap = 1000 }
+local o = { seed = 1, threads = math.min(strata.cpu_count(), 64), bootstrap = 1000 }
 local i = 1
 while i <= #arg do
   local key = arg[i]:match("^%-%-([%w%-]+)$")

@@ -14,7 +14,6 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target strata_exe >/dev/null
 out=${STRATA_TABLE2_OUT:-work/table2-$settings}
 mkdir -p "$out"
-export OPENBLAS_NUM_THREADS=1
-/usr/bin/time -v -o "$out/time.txt" "$build/bin/strata" scripts/table2.lua --settings "$settings" --out "$out" \
-  --threads "$(nproc)" "$@" 2>&1 | tee "$out/log.txt"
+/usr/bin/time -v -o "$out/time.txt" "$build/bin/strata" scripts/table2.lua --settings "$settings" --out "$out" "$@" \
+  2>&1 | tee "$out/log.txt"
 grep -E "Elapsed|Maximum resident" "$out/time.txt"
