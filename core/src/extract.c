@@ -1,12 +1,24 @@
-/* Streaming activation extraction (see extract.h). */
+/* Streaming activation extraction (see extract.h).
+ *
+ * With a directory, a writer thread writes batch i to the files while the
+ * net computes batch i+1, so the forward threads do not wait for the
+ * kernel's copies into the page cache or for the disk. The next forward
+ * overwrites the net's tap buffers, so after each forward the rows are
+ * copied once: into the in-memory arrays when they are kept (the writer
+ * then reads that slice), else into a staging batch. The main thread waits
+ * for the writer only before handing it the next batch; a write error is
+ * reported there or at the end. Progress callbacks run on the calling
+ * thread. */
 #include "strata/extract.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "strata/npy.h"
 
 #define DEFAULT_BATCH 256
+#define MESSAGE_CAP 1024
 
 /* One output array: where its rows come from and where they go. */
 typedef struct output {
@@ -16,7 +28,22 @@ typedef struct output {
     int64_t shape[4];
     st_npy_writer *file;
     st_tensor *memory;
+    st_tensor *staging; /* [batch, ...]: a file's rows when memory is not kept */
+    st_tensor *pending; /* view of the rows the writer appends to the file next */
 } output;
+
+/* The writer thread and its hand-off; fields below `lock` are shared. */
+typedef struct writer {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool busy;          /* a batch was handed over and is not written yet */
+    bool quit;
+    int64_t start, n;   /* that batch's images, for messages */
+    st_status status;   /* the writer's failure: the run stops at its next wait */
+    char message[MESSAGE_CAP];
+} writer;
 
 typedef struct run {
     st_net *net;
@@ -30,13 +57,107 @@ typedef struct run {
     int32_t *labels;
     int64_t *idx;
     st_tensor *x, *pred, *truth;
+    writer w;
 } run;
+
+/* Appends every output's pending rows (writer thread). */
+static st_status write_pending(run *r)
+{
+    for (int i = 0; i < r->n_out; i++)
+        if (r->out[i].pending) ST_TRY(st_npy_writer_append(r->out[i].file, r->out[i].pending));
+    return ST_OK;
+}
+
+static void *writer_main(void *arg)
+{
+    run *r = arg;
+    writer *w = &r->w;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->busy && !w->quit) pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->busy) break;
+        pthread_mutex_unlock(&w->lock);
+        st_status s = write_pending(r);
+        pthread_mutex_lock(&w->lock);
+        if (s != ST_OK) {
+            w->status = s;
+            snprintf(w->message, sizeof w->message, "%s", st_error_message());
+        }
+        w->busy = false;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static st_status writer_start(run *r)
+{
+    writer *w = &r->w;
+    if (pthread_mutex_init(&w->lock, NULL)) return st_fail(ST_ENOMEM, "extract: cannot create the writer's lock");
+    if (pthread_cond_init(&w->cond, NULL)) {
+        pthread_mutex_destroy(&w->lock);
+        return st_fail(ST_ENOMEM, "extract: cannot create the writer's condition");
+    }
+    if (pthread_create(&w->thread, NULL, writer_main, r)) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        return st_fail(ST_ENOMEM, "extract: cannot start the writer thread");
+    }
+    w->started = true;
+    return ST_OK;
+}
+
+/* Waits until the writer has written the batch it was given; its failure,
+ * if any, is reported on this thread. Every hand-off follows a wait, so
+ * the writer never gets a batch after a failure. */
+static st_status writer_wait(run *r)
+{
+    writer *w = &r->w;
+    if (!w->started) return ST_OK;
+    pthread_mutex_lock(&w->lock);
+    while (w->busy) pthread_cond_wait(&w->cond, &w->lock);
+    st_status s = w->status;
+    pthread_mutex_unlock(&w->lock);
+    if (s != ST_OK)
+        return st_fail(s, "extract: writing images %lld to %lld: %s", (long long)w->start + 1,
+                       (long long)(w->start + w->n), w->message);
+    return ST_OK;
+}
+
+static void writer_give(run *r, int64_t start, int n)
+{
+    writer *w = &r->w;
+    pthread_mutex_lock(&w->lock);
+    w->start = start;
+    w->n = n;
+    w->busy = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Lets the writer finish the batch it holds, then ends the thread. */
+static void writer_stop(run *r)
+{
+    writer *w = &r->w;
+    if (!w->started) return;
+    pthread_mutex_lock(&w->lock);
+    w->quit = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    w->started = false;
+}
 
 static void free_run(run *r, bool failed)
 {
+    writer_stop(r);
     for (int i = 0; i < r->n_out; i++) {
         if (failed && r->out[i].file) st_npy_writer_abort(r->out[i].file);
         st_tensor_free(r->out[i].memory);
+        st_tensor_free(r->out[i].staging);
+        st_tensor_free(r->out[i].pending);
     }
     free(r->out);
     free(r->pixels);
@@ -122,23 +243,37 @@ static st_status alloc_buffers(run *r)
     if (!r->pixels || !r->labels || !r->idx) return st_fail(ST_ENOMEM, "extract: cannot allocate a batch of %d", r->batch);
     ST_TRY(st_tensor_new(ST_F32, 4, (int64_t[]){r->batch, h, w, c}, &r->x));
     ST_TRY(st_tensor_new(ST_I64, 1, (int64_t[]){r->batch}, &r->pred));
-    return st_tensor_new(ST_I64, 1, (int64_t[]){r->batch}, &r->truth);
-}
-
-/* Rows [start, start+n) of output o from `rows` ([n, ...]). */
-static st_status emit(output *o, const st_tensor *rows, int64_t start)
-{
-    if (o->file) ST_TRY(st_npy_writer_append(o->file, rows));
-    if (o->memory) {
-        st_tensor *dst = NULL;
-        ST_TRY(st_tensor_slice(o->memory, 0, start, start + rows->shape[0], 1, &dst));
-        st_status s = st_tensor_copy_into(dst, rows);
-        st_tensor_free(dst);
-        return s;
+    ST_TRY(st_tensor_new(ST_I64, 1, (int64_t[]){r->batch}, &r->truth));
+    for (int i = 0; i < r->n_out; i++) {
+        output *o = &r->out[i];
+        if (!o->file || o->memory) continue;
+        int64_t shape[4];
+        memcpy(shape, o->shape, sizeof shape);
+        shape[0] = r->batch;
+        ST_TRY(st_tensor_new(o->dtype, o->ndim, shape, &o->staging));
     }
     return ST_OK;
 }
 
+/* Copies rows [start, start+n) of output o out of the net's buffers
+ * (`rows`, [n, ...]) into the kept array, or else into the staging batch,
+ * and marks the copy as the writer's next rows when there is a file. */
+static st_status stage(output *o, const st_tensor *rows, int64_t start)
+{
+    int64_t n = rows->shape[0];
+    st_tensor *dst = NULL;
+    if (o->memory) ST_TRY(st_tensor_slice(o->memory, 0, start, start + n, 1, &dst));
+    else if (o->staging) ST_TRY(st_tensor_slice(o->staging, 0, 0, n, 1, &dst));
+    else return ST_OK;
+    st_status s = st_tensor_copy_into(dst, rows);
+    if (s == ST_OK && o->file) o->pending = dst;
+    else st_tensor_free(dst);
+    return s;
+}
+
+/* Runs one batch through the net and stages its rows. The writer may still
+ * be writing the previous batch during the forward; it is waited for only
+ * before the staged rows are replaced. */
 static st_status run_batch(run *r, int64_t start, int n)
 {
     for (int i = 0; i < n; i++) r->idx[i] = r->opt->indices ? r->opt->indices[start + i] : start + i;
@@ -163,8 +298,11 @@ static st_status run_batch(run *r, int64_t start, int n)
             ((int64_t *)truth->data)[i] = r->labels[i];
         }
     }
+    if (s == ST_OK) s = writer_wait(r);
     for (int i = 0; s == ST_OK && i < r->n_out; i++) {
         output *o = &r->out[i];
+        st_tensor_free(o->pending);
+        o->pending = NULL;
         const st_tensor *rows = !strcmp(o->name, "logits") ? logits : !strcmp(o->name, "pred") ? pred
                                 : !strcmp(o->name, "labels")                                  ? truth
                                                                                               : NULL;
@@ -173,9 +311,10 @@ static st_status run_batch(run *r, int64_t start, int n)
             s = st_net_tap(r->net, o->name, &tap);
             rows = tap;
         }
-        if (s == ST_OK) s = emit(o, rows, start);
+        if (s == ST_OK) s = stage(o, rows, start);
         st_tensor_free(tap);
     }
+    if (s == ST_OK && r->w.started) writer_give(r, start, n);
     st_tensor_free(x);
     st_tensor_free(pred);
     st_tensor_free(truth);
@@ -211,13 +350,17 @@ static st_status keep_results(run *r, st_extract_result **out)
 st_status st_extract_run(st_net *net, const st_dataset *ds, const st_extract_options *opt, st_extract_result **out)
 {
     if (opt->in_memory && !out) return st_fail(ST_EINVAL, "extract: in_memory needs a result pointer");
-    run r = {net, ds, opt, opt->indices ? opt->n_indices : st_dataset_count(ds), opt->batch ? opt->batch : DEFAULT_BATCH,
-             NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+    run r = {.net = net,
+             .ds = ds,
+             .opt = opt,
+             .total = opt->indices ? opt->n_indices : st_dataset_count(ds),
+             .batch = opt->batch ? opt->batch : DEFAULT_BATCH};
     st_status s = check(&r);
     if (s == ST_OK && r.total == 0) s = st_fail(ST_EINVAL, "extract: no images to run");
     if (s == ST_OK && r.batch > r.total) r.batch = (int)r.total;
     if (s == ST_OK) s = open_outputs(&r);
     if (s == ST_OK) s = alloc_buffers(&r);
+    if (s == ST_OK && opt->dir) s = writer_start(&r);
     for (int64_t start = 0; s == ST_OK && start < r.total; start += r.batch) {
         int n = (int)(r.total - start < r.batch ? r.total - start : r.batch);
         s = run_batch(&r, start, n);
@@ -225,6 +368,7 @@ st_status st_extract_run(st_net *net, const st_dataset *ds, const st_extract_opt
             s = st_fail(ST_ESTATE, "extract: stopped after %lld of %lld images", (long long)(start + n),
                         (long long)r.total);
     }
+    if (s == ST_OK) s = writer_wait(&r);
     for (int i = 0; s == ST_OK && i < r.n_out; i++) {
         s = r.out[i].file ? st_npy_writer_close(r.out[i].file) : ST_OK;
         r.out[i].file = NULL;
