@@ -26,6 +26,8 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
+#include "conv_direct.h"
+#include "conv_tile.h"
 #include "vec_f32.h"
 
 /* Target size of one chunk's im2col matrix (floats): about 640 KB. */
@@ -185,19 +187,25 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
                 out = wp + (size_t)dh.taps * dw.taps * cs * cd;
                 cws = out + (size_t)chunk * dh.count * dw.count * cd;
             }
+            /* A direct phase convolution writes straight into place. */
+            const bool placed = has_taps && st_conv2d_direct_applies(&pg);
+            const st_conv2d_out_layout lay = {in_image(g), (size_t)sh * g->in_w * cd, (size_t)sw * cd};
             for (int n0 = 0; n0 < g->batch; n0 += chunk) {
                 const int images = g->batch - n0 < chunk ? g->batch - n0 : chunk;
-                if (has_taps) {
-                    pg.batch = images;
-                    st_conv2d_forward(&pg, src + (size_t)n0 * out_image(g), wp, NULL, out, cws);
+                const float *s = src + (size_t)n0 * out_image(g);
+                float *d0 = dst + (size_t)n0 * in_image(g) + ((size_t)py * g->in_w + (size_t)px) * cd;
+                pg.batch = images;
+                if (placed) {
+                    st_conv2d_direct_placed(&pg, s, wp, b, d0, lay, cws);
+                    continue;
                 }
+                if (has_taps) st_conv2d_forward(&pg, s, wp, NULL, out, cws);
                 /* Scatter the phase grid into place, adding the bias. */
                 const float *o = out;
-                for (int n = n0; n < n0 + images; n++)
+                for (int n = 0; n < images; n++)
                     for (int a = 0; a < dh.count; a++)
                         for (int bb = 0; bb < dw.count; bb++) {
-                            float *d = dst + (size_t)n * in_image(g) +
-                                       ((size_t)(a * sh + py) * g->in_w + (size_t)(bb * sw + px)) * cd;
+                            float *d = d0 + n * lay.image + a * lay.row + bb * lay.col;
                             if (!o)
                                 for (size_t i = 0; i < cd; i++) d[i] = b ? b[i] : 0.0f;
                             else if (b)
@@ -255,8 +263,8 @@ static void channel_sums(size_t rows, int c, const float *d, float *db)
  * images at a time, every tile of every tap over the same block, so the
  * block stays in the cache; the tiles add into dw. */
 
-#define WG_CI 6
-#define WG_CO 16
+#define WG_CI ST_TILE_ROWS
+#define WG_CO ST_TILE_COLS
 /* Bytes of activations (a and e) per block of images. */
 #define WG_BLOCK_BYTES (32 * 1024)
 
@@ -295,43 +303,27 @@ __attribute__((target("avx2,fma"))) static void wgrad_tile(const st_conv2d_geom 
     tap_range(kh, g->stride_h, g->pad_top, g->in_h, g->out_h, &oy0, &oy1);
     tap_range(kw, g->stride_w, g->pad_left, g->in_w, g->out_w, &ox0, &ox1);
     float *d = dw + ((size_t)(kh * g->k_w + kw) * cin + ci0) * cout + co0;
-    int off[WG_CI];
-    for (int r = 0; r < WG_CI; r++) off[r] = r < nci ? r : nci - 1;
-    __m256 a0 = _mm256_loadu_ps(d), c0 = _mm256_loadu_ps(d + 8), a1, c1, a2, c2, a3, c3, a4, c4, a5, c5;
-#define WG_LOAD(r, a, c)                                                     \
-    a = _mm256_loadu_ps(d + (size_t)off[r] * cout);                          \
-    c = _mm256_loadu_ps(d + (size_t)off[r] * cout + 8)
-    WG_LOAD(1, a1, c1);
-    WG_LOAD(2, a2, c2);
-    WG_LOAD(3, a3, c3);
-    WG_LOAD(4, a4, c4);
-    WG_LOAD(5, a5, c5);
-#undef WG_LOAD
-    const int o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
+    /* Tile row r is input channel ci0 + o<r>; rows past nci repeat the last channel. */
+    const int o1 = nci > 1 ? 1 : nci - 1, o2 = nci > 2 ? 2 : nci - 1, o3 = nci > 3 ? 3 : nci - 1,
+              o4 = nci > 4 ? 4 : nci - 1, o5 = nci > 5 ? 5 : nci - 1;
+    const float *d1 = d + (size_t)o1 * cout, *d2 = d + (size_t)o2 * cout, *d3 = d + (size_t)o3 * cout,
+                *d4 = d + (size_t)o4 * cout, *d5 = d + (size_t)o5 * cout;
+    st_tile t = {_mm256_loadu_ps(d),      _mm256_loadu_ps(d1),     _mm256_loadu_ps(d2),     _mm256_loadu_ps(d3),
+                 _mm256_loadu_ps(d4),     _mm256_loadu_ps(d5),     _mm256_loadu_ps(d + 8),  _mm256_loadu_ps(d1 + 8),
+                 _mm256_loadu_ps(d2 + 8), _mm256_loadu_ps(d3 + 8), _mm256_loadu_ps(d4 + 8), _mm256_loadu_ps(d5 + 8)};
     const size_t xs = (size_t)g->stride_w * cin, in_img = in_image(g), out_img = out_image(g);
     for (int n = 0; n < images; n++)
         for (int oy = oy0; oy < oy1; oy++) {
             const int iy = oy * g->stride_h - g->pad_top + kh, ix = ox0 * g->stride_w - g->pad_left + kw;
             const float *x = a + n * in_img + ((size_t)iy * g->in_w + ix) * cin + ci0;
             const float *y = e + n * out_img + ((size_t)oy * g->out_w + ox0) * cout + co0;
-            for (int ox = ox0; ox < ox1; ox++, x += xs, y += cout) {
-                const __m256 e0 = _mm256_loadu_ps(y), e1 = _mm256_loadu_ps(y + 8);
-                __m256 v;
-#define WG_STEP(o, a, c)                \
-    v = _mm256_broadcast_ss(x + (o));   \
-    a = _mm256_fmadd_ps(v, e0, a);      \
-    c = _mm256_fmadd_ps(v, e1, c)
-                WG_STEP(0, a0, c0);
-                WG_STEP(o1, a1, c1);
-                WG_STEP(o2, a2, c2);
-                WG_STEP(o3, a3, c3);
-                WG_STEP(o4, a4, c4);
-                WG_STEP(o5, a5, c5);
-#undef WG_STEP
-            }
+            for (int ox = ox0; ox < ox1; ox++, x += xs, y += cout)
+                st_tile_step(&t, _mm256_loadu_ps(y), _mm256_loadu_ps(y + 8), x, x + o1, x + o2, x + o3, x + o4,
+                             x + o5);
         }
     /* Rows past nci repeat the last channel: only the first nci are stored. */
-    const __m256 out[WG_CI][2] = {{a0, c0}, {a1, c1}, {a2, c2}, {a3, c3}, {a4, c4}, {a5, c5}};
+    __m256 out[WG_CI][2];
+    st_tile_rows(&t, out);
     for (int r = 0; r < nci; r++) {
         _mm256_storeu_ps(d + (size_t)r * cout, out[r][0]);
         _mm256_storeu_ps(d + (size_t)r * cout + 8, out[r][1]);
