@@ -1,14 +1,20 @@
-/* Training-step throughput of the reference autoencoder: encode, decode,
- * MSE, backward and Adam on a batch, as in autoencoder pretraining.
+/* Throughput of the reference autoencoder, in one of two modes:
+ *   train: a training step (encode, decode, MSE, backward and Adam on a
+ *          batch, st_cae_pretrain_step), as in autoencoder pretraining;
+ *   embed: the encoder alone (st_cae_embed), as in the trainer's
+ *          full-data passes.
  *
- * usage: bench_cae H W C [batch=32] [seconds=3] [threads=1]
+ * usage: bench_cae H W C [batch=32] [seconds=3] [threads=1] [train|embed]
  * Prints one line with samples/s by wall-clock time and by process CPU
- * time (the latter is less disturbed by other load on the machine).
+ * time (the latter is less disturbed by other load on the machine); the
+ * line starts "strata" in train mode and "strata embed" in embed mode.
  * `threads` splits the batch over worker threads (st_cae_config.threads);
  * run with OPENBLAS_NUM_THREADS=1 then. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "strata/cae.h"
 
@@ -22,7 +28,13 @@ static double now(clockid_t clock)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s H W C [batch=32] [seconds=3] [threads=1]\n", argv[0]);
+        fprintf(stderr, "usage: %s H W C [batch=32] [seconds=3] [threads=1] [train|embed]\n", argv[0]);
+        return 2;
+    }
+    const char *mode = argc > 7 ? argv[7] : "train";
+    const bool embed = strcmp(mode, "embed") == 0;
+    if (!embed && strcmp(mode, "train") != 0) {
+        fprintf(stderr, "bench_cae: mode '%s' is neither train nor embed\n", mode);
         return 2;
     }
     const int h = atoi(argv[1]), w = atoi(argv[2]), c = atoi(argv[3]);
@@ -48,23 +60,28 @@ int main(int argc, char **argv)
         float v = (float)st_rng_normal(&rng);
         x[i] = v > 0 ? v : 0;
     }
-    double loss = 0;
-    for (int i = 0; i < 3; i++) st_cae_pretrain_step(m, opt, batch, x + (size_t)i * per, &loss); /* warm-up */
-    long steps = 0;
-    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), t;
+    float *z = malloc((size_t)batch * (size_t)st_cae_embedding_dim(m) * sizeof *z);
+    if (!z) return 1;
+    double loss = 0, znorm = 0;
+    long steps = -3; /* 3 warm-up steps */
+    double t0 = 0, c0 = 0, t = 0;
     do {
-        if (st_cae_pretrain_step(m, opt, batch, x + (size_t)(steps % pool) * per, &loss) != ST_OK) {
+        const float *xb = x + (size_t)((steps + 3) % (long)pool) * per;
+        st_status st = embed ? st_cae_embed(m, batch, xb, z) : st_cae_pretrain_step(m, opt, batch, xb, &loss);
+        if (st != ST_OK) {
             fprintf(stderr, "bench_cae: %s\n", st_error_message());
             return 1;
         }
-        steps++;
-        t = now(CLOCK_MONOTONIC) - t0;
-    } while (t < seconds);
+        if (++steps == 0) t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
+        if (steps > 0) t = now(CLOCK_MONOTONIC) - t0;
+    } while (steps <= 0 || t < seconds);
     double cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    printf("strata %dx%dx%d batch %d threads %d: %.1f samples/s wall (%.2f ms/step), %.1f samples/cpu-s, "
-           "%ld steps, loss %.4g\n",
-           h, w, c, batch, cfg.threads, (double)steps * batch / t, 1e3 * t / (double)steps,
-           (double)steps * batch / cpu, steps, loss);
+    for (int i = 0; i < st_cae_embedding_dim(m); i++) znorm += (double)z[i] * z[i];
+    printf("strata%s %dx%dx%d batch %d threads %d: %.1f samples/s wall (%.2f ms/step), %.1f samples/cpu-s, "
+           "%ld steps, %s %.4g\n",
+           embed ? " embed" : "", h, w, c, batch, cfg.threads, (double)steps * batch / t, 1e3 * t / (double)steps,
+           (double)steps * batch / cpu, steps, embed ? "|z0|^2" : "loss", embed ? znorm : loss);
+    free(z);
     free(x);
     st_optim_free(opt);
     st_cae_free(m);
