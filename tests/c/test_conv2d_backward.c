@@ -1,6 +1,7 @@
 /* Convolution backward and transposed convolution against naive loops
  * written from METHOD.md b.4, the adjoint identity and finite differences. */
 #include <stdlib.h>
+#include <string.h>
 #include "strata/conv.h"
 #include "strata/rng.h"
 #include "testing.h"
@@ -132,6 +133,16 @@ static void test_conv_backward_matches_naive(void)
     CHECK_OK(st_conv2d_geom_explicit(&g, 1, 3, 30, 2, 16, 3, 3, 1, 4));
     CHECK(g.out_w == 36 && g.out_h == 9);
     check_conv_backward(&g, &r);
+    /* The autoencoder's conv3 and conv2 at the 32x32 input: dx by stride
+     * phases, each a direct convolution written straight into place
+     * (5x5 phase grids: tiles spanning images), dw by im2col + SGEMM on
+     * 5- and 10-pixel rows; and odd sizes, whose phases differ in size. */
+    CHECK_OK(st_conv2d_geom_same(&g, 3, 10, 10, 64, 128, 3, 3, 2));
+    check_conv_backward(&g, &r);
+    CHECK_OK(st_conv2d_geom_same(&g, 2, 20, 20, 32, 64, 5, 5, 2));
+    check_conv_backward(&g, &r);
+    CHECK_OK(st_conv2d_geom_same(&g, 3, 9, 7, 16, 32, 5, 5, 2));
+    check_conv_backward(&g, &r);
     /* Many images: the chunked GEMMs run over several chunks. */
     CHECK_OK(st_conv2d_geom_same(&g, 40, 12, 12, 8, 8, 5, 5, 2));
     check_conv_backward(&g, &r);
@@ -178,9 +189,13 @@ static void test_transpose_forward_matches_method_formula(void)
     /* {in_h, in_w, k, in_c, out_c}; {4, 4, 3, 1, 8} has too little
      * workspace for the phase form (the GEMM + col2im fallback runs) and
      * {6, 6, 1, 2, 3} has stride phases without any tap. */
-    const int cases[][5] = {{8, 8, 5, 3, 2}, {6, 10, 3, 2, 4}, {16, 16, 5, 1, 3}, {2, 2, 3, 2, 2},
-                            {4, 4, 3, 1, 8}, {6, 6, 1, 2, 3},  {8, 8, 5, 16, 32}, {6, 6, 3, 64, 16}};
-    for (int t = 0; t < 8; t++) {
+    /* The last four have 16 to 64 output channels: their phases are direct
+     * convolutions written straight into place, here from 128 channels (the
+     * autoencoder's deconv3) and onto 3x5 phase grids (tiles spanning images). */
+    const int cases[][5] = {{8, 8, 5, 3, 2},   {6, 10, 3, 2, 4},   {16, 16, 5, 1, 3}, {2, 2, 3, 2, 2},
+                            {4, 4, 3, 1, 8},   {6, 6, 1, 2, 3},    {8, 8, 5, 16, 32}, {6, 6, 3, 64, 16},
+                            {10, 10, 3, 64, 128}, {6, 10, 5, 32, 16}};
+    for (int t = 0; t < 10; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, 2, cases[t][0], cases[t][1], cases[t][3], cases[t][4], cases[t][2],
                                      cases[t][2], 2));
         CHECK(g.out_h * 2 == g.in_h && g.pad_top == (cases[t][2] - 2) / 2);
@@ -190,7 +205,16 @@ static void test_transpose_forward_matches_method_formula(void)
         st_conv2d_transpose_forward(&g, x, w, b, y, ws);
         naive_transpose(&g, x, w, b, ny);
         check_close_buf(y, ny, in_size(&g), 1e-5, "convT y");
-        free(x), free(w), free(b), free(y), free(ws), free(ny);
+        /* The bias is added after the sum, bit for bit as a separate pass. */
+        float *y0 = malloc(in_size(&g) * sizeof *y0);
+        st_conv2d_transpose_forward(&g, x, w, NULL, y0, ws);
+        int differ = 0;
+        for (size_t i = 0; i < in_size(&g); i++) {
+            const float want = y0[i] + b[i % (size_t)g.in_c];
+            differ += memcmp(&want, &y[i], sizeof want) != 0;
+        }
+        CHECK(differ == 0);
+        free(x), free(w), free(b), free(y), free(y0), free(ws), free(ny);
     }
 }
 
@@ -229,8 +253,8 @@ static void test_transpose_backward_matches_naive(void)
      * several chunks of images. */
     const int cases[][7] = {{8, 8, 5, 3, 2, 2, 2}, {6, 10, 3, 2, 4, 2, 2},   {5, 7, 3, 3, 2, 1, 2},
                             {4, 4, 1, 3, 2, 1, 2}, {12, 12, 5, 8, 8, 2, 40}, {8, 8, 5, 16, 32, 2, 2},
-                            {36, 36, 5, 16, 32, 2, 2}};
-    for (int t = 0; t < 7; t++) {
+                            {36, 36, 5, 16, 32, 2, 2}, {12, 12, 5, 16, 32, 2, 40}};
+    for (int t = 0; t < 8; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, cases[t][6], cases[t][0], cases[t][1], cases[t][3], cases[t][4],
                                      cases[t][2], cases[t][2], cases[t][5]));
         float *x = rand_buf(&r, out_size(&g)), *w = rand_buf(&r, w_size(&g)), *dy = rand_buf(&r, in_size(&g));
