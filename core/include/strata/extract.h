@@ -4,9 +4,11 @@
  *
  * Files (when a directory is given): <dir>/<tap>.npy (f32 [N, H, W, C] or
  * [N, C]), <dir>/logits.npy (f32 [N, classes]), <dir>/pred.npy and
- * <dir>/labels.npy (i64 [N]). Each is streamed row by row and renamed into
- * place only when complete, so memory stays bounded by one batch whatever
- * N is. The same arrays can also be kept in memory (for small sets). */
+ * <dir>/labels.npy (i64 [N]). Each is streamed batch by batch and renamed
+ * into place only when complete (a failed or stopped run leaves none), so
+ * memory stays bounded by two batches of rows whatever N is: a writer
+ * thread writes one batch while the net computes the next. The same arrays
+ * can also be kept in memory (for small sets). */
 #ifndef STRATA_EXTRACT_H
 #define STRATA_EXTRACT_H
 
@@ -19,7 +21,9 @@
 extern "C" {
 #endif
 
-/* Called after every batch; returning false stops the run (ST_ESTATE). */
+/* Called on the calling thread after every batch has been computed (its
+ * rows may still be on their way to the files); returning false stops the
+ * run (ST_ESTATE). */
 typedef bool (*st_extract_progress_fn)(void *ctx, int64_t done, int64_t total);
 
 typedef struct st_extract_options {
