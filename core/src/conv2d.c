@@ -23,7 +23,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include "conv_direct.h"
 #include "conv_tile.h"
 
 static st_status check_geom(const st_conv2d_geom *g)
@@ -141,14 +140,11 @@ static void im2col(const st_conv2d_geom *g, const float *x, float *col)
 
 #define DIRECT_PIXELS ST_TILE_ROWS
 #define DIRECT_CHANNELS ST_TILE_COLS
-/* Frames copied per group of images: at most this many floats (128 KB),
- * so that they are still in the cache when the tiles read them. */
-#define DIRECT_GROUP_FLOATS (32 * 1024)
 
 /* Up to 64 output channels: at 128 (the autoencoder's conv3, 5x5 to 2x2
  * outputs) im2col + SGEMM measured 5 to 10% faster, also with the
  * channel tiles looped outermost to keep a kernel slice in the cache. */
-bool st_conv2d_direct_applies(const st_conv2d_geom *g)
+static bool use_direct(const st_conv2d_geom *g)
 {
     return g->out_c % DIRECT_CHANNELS == 0 && g->out_c <= 64 && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma");
@@ -187,15 +183,14 @@ typedef struct direct_args {
     bool relu;
 } direct_args;
 
-/* Six output pixels by output channels co0..co0+15. Pixel r's window
- * starts at px[r] in its frame; its result, b + the sum over the window,
- * plus post[r][co] when post is given, then max(., 0) when relu, goes to
- * y[r] + co0. Rows r >= n_px are computed (on repeated pixels) but not
- * stored. One kernel row of a window is one contiguous run of k_w*C_in
- * floats, so the inner loop has no per-tap setup. */
-__attribute__((target("avx2,fma"))) static void direct_tile(const direct_args *a, const float *const *px,
-                                                            float *const *y, const float *const *post, int co0,
-                                                            int n_px)
+/* Six output pixels (px: where each one's window starts in the frame) by
+ * output channels co0..co0+15: y[r] = b + sum over the window, plus
+ * res[r] when res is given, then max(., 0) when relu; rows r >= n_px are
+ * computed (on repeated pixels) but not stored. One kernel row of a
+ * window is one contiguous run of k_w*C_in floats, so the inner loop has
+ * no per-tap setup. */
+__attribute__((target("avx2,fma"))) static void direct_tile(const direct_args *a, const float *const *px, int co0,
+                                                            float *y, const float *res, int n_px)
 {
     const int cout = a->cout, run = a->run;
     const __m256 b0 = a->b ? _mm256_loadu_ps(a->b + co0) : _mm256_setzero_ps();
@@ -214,84 +209,60 @@ __attribute__((target("avx2,fma"))) static void direct_tile(const direct_args *a
     st_tile_rows(&t, out);
     const __m256 zero = _mm256_setzero_ps();
     for (int r = 0; r < n_px; r++) {
+        const size_t at = (size_t)r * cout + co0;
         __m256 lo = out[r][0], hi = out[r][1];
-        if (post) {
-            lo = _mm256_add_ps(lo, _mm256_loadu_ps(post[r] + co0));
-            hi = _mm256_add_ps(hi, _mm256_loadu_ps(post[r] + co0 + 8));
+        if (res) {
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(res + at));
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(res + at + 8));
         }
         if (a->relu) {
             /* max returns its second operand for NaN, as y > 0 ? y : 0 does */
             lo = _mm256_max_ps(lo, zero);
             hi = _mm256_max_ps(hi, zero);
         }
-        _mm256_storeu_ps(y[r] + co0, lo);
-        _mm256_storeu_ps(y[r] + co0 + 8, hi);
+        _mm256_storeu_ps(y + at, lo);
+        _mm256_storeu_ps(y + at + 8, hi);
     }
 }
 
-/* The direct convolution, output placed by lay; after the sum it adds
- * residual (laid out as a dense y) or else add (C_out floats), either
- * may be NULL. Images go in groups, their frames (zero-padded copies,
- * when the kernel leaves the image) side by side in the workspace; the
- * output pixels of a group are tiled in raster order, so a tile may span
- * rows and images and small images waste no work. */
+/* Image by image; within an image the output pixels are tiled in raster
+ * order, so a tile may span output rows and small images waste no work. */
 static void direct_conv(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
-                        const float *residual, const float *add, bool relu, float *y, st_conv2d_out_layout lay,
-                        float *workspace)
+                        const float *residual, bool relu, float *y, float *workspace)
 {
     const bool copy = needs_frame_copy(g);
     const size_t cin = (size_t)g->in_c, in_image = (size_t)g->in_h * g->in_w * cin;
     const size_t row = (copy ? (size_t)frame_w(g) : (size_t)g->in_w) * cin;
-    const size_t frame = copy ? (size_t)frame_h(g) * row : in_image;
-    /* The workspace holds max(frame, the im2col matrix) floats, and the
-     * latter holds at least one frame per image when the kernel is no
-     * smaller than the stride. */
-    size_t fit = st_conv2d_workspace_floats(g) / frame;
-    if (fit > DIRECT_GROUP_FLOATS / frame) fit = DIRECT_GROUP_FLOATS / frame;
-    const int group = !copy ? g->batch : fit < 1 ? 1 : fit < (size_t)g->batch ? (int)fit : g->batch;
     const int pixels = g->out_h * g->out_w;
+    const size_t out_image = (size_t)pixels * g->out_c;
     const direct_args a = {w, b, row, g->k_w * g->in_c, g->k_h, g->out_c, relu};
-    for (int n0 = 0; n0 < g->batch; n0 += group) {
-        const int images = g->batch - n0 < group ? g->batch - n0 : group, m_end = images * pixels;
-        const float *frames = x + (size_t)n0 * in_image;
+    for (int n = 0; n < g->batch; n++) {
+        const float *frame = x + (size_t)n * in_image;
         if (copy) {
-            for (int n = 0; n < images; n++) copy_frame(g, frames + (size_t)n * in_image, workspace + n * frame);
-            frames = workspace;
+            copy_frame(g, frame, workspace);
+            frame = workspace;
         }
-        for (int m0 = 0; m0 < m_end; m0 += DIRECT_PIXELS) {
-            const int n_px = m_end - m0 < DIRECT_PIXELS ? m_end - m0 : DIRECT_PIXELS;
-            const float *px[DIRECT_PIXELS], *post[DIRECT_PIXELS];
-            float *py[DIRECT_PIXELS];
+        float *yn = y + (size_t)n * out_image;
+        const float *rn = residual ? residual + (size_t)n * out_image : NULL;
+        for (int m0 = 0; m0 < pixels; m0 += DIRECT_PIXELS) {
+            const int n_px = pixels - m0 < DIRECT_PIXELS ? pixels - m0 : DIRECT_PIXELS;
+            const float *px[DIRECT_PIXELS];
             for (int r = 0; r < DIRECT_PIXELS; r++) {
-                const int m = m0 + (r < n_px ? r : n_px - 1), n = m / pixels, oy = m % pixels / g->out_w,
-                          ox = m % pixels % g->out_w;
-                px[r] = frames + n * frame + (size_t)oy * g->stride_h * row + (size_t)ox * g->stride_w * cin;
-                py[r] = y + (size_t)(n0 + n) * lay.image + (size_t)oy * lay.row + (size_t)ox * lay.col;
-                post[r] = residual ? residual + ((size_t)n0 * pixels + (size_t)m) * g->out_c : add;
+                const int m = m0 + (r < n_px ? r : n_px - 1), oy = m / g->out_w, ox = m % g->out_w;
+                px[r] = frame + (size_t)oy * g->stride_h * row + (size_t)ox * g->stride_w * cin;
             }
+            const size_t at = (size_t)m0 * g->out_c;
             for (int co0 = 0; co0 < g->out_c; co0 += DIRECT_CHANNELS)
-                direct_tile(&a, px, py, residual || add ? post : NULL, co0, n_px);
+                direct_tile(&a, px, co0, yn + at, rn ? rn + at : NULL, n_px);
         }
     }
-}
-
-static st_conv2d_out_layout dense_layout(const st_conv2d_geom *g)
-{
-    const size_t c = (size_t)g->out_c;
-    return (st_conv2d_out_layout){(size_t)g->out_h * g->out_w * c, (size_t)g->out_w * c, c};
-}
-
-void st_conv2d_direct_placed(const st_conv2d_geom *g, const float *x, const float *w, const float *add, float *y,
-                             st_conv2d_out_layout lay, float *workspace)
-{
-    direct_conv(g, x, w, NULL, NULL, add, false, y, lay, workspace);
 }
 
 void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
                              const float *residual, bool relu, float *y, float *workspace)
 {
-    if (st_conv2d_direct_applies(g)) {
-        direct_conv(g, x, w, b, residual, NULL, relu, y, dense_layout(g), workspace);
+    if (use_direct(g)) {
+        direct_conv(g, x, w, b, residual, relu, y, workspace);
         return;
     }
     const int m = g->batch * g->out_h * g->out_w, k = g->k_h * g->k_w * g->in_c, n = g->out_c;

@@ -26,7 +26,6 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
-#include "conv_direct.h"
 #include "conv_tile.h"
 #include "vec_f32.h"
 
@@ -187,25 +186,19 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
                 out = wp + (size_t)dh.taps * dw.taps * cs * cd;
                 cws = out + (size_t)chunk * dh.count * dw.count * cd;
             }
-            /* A direct phase convolution writes straight into place. */
-            const bool placed = has_taps && st_conv2d_direct_applies(&pg);
-            const st_conv2d_out_layout lay = {in_image(g), (size_t)sh * g->in_w * cd, (size_t)sw * cd};
             for (int n0 = 0; n0 < g->batch; n0 += chunk) {
                 const int images = g->batch - n0 < chunk ? g->batch - n0 : chunk;
-                const float *s = src + (size_t)n0 * out_image(g);
-                float *d0 = dst + (size_t)n0 * in_image(g) + ((size_t)py * g->in_w + (size_t)px) * cd;
-                pg.batch = images;
-                if (placed) {
-                    st_conv2d_direct_placed(&pg, s, wp, b, d0, lay, cws);
-                    continue;
+                if (has_taps) {
+                    pg.batch = images;
+                    st_conv2d_forward(&pg, src + (size_t)n0 * out_image(g), wp, NULL, out, cws);
                 }
-                if (has_taps) st_conv2d_forward(&pg, s, wp, NULL, out, cws);
                 /* Scatter the phase grid into place, adding the bias. */
                 const float *o = out;
-                for (int n = 0; n < images; n++)
+                for (int n = n0; n < n0 + images; n++)
                     for (int a = 0; a < dh.count; a++)
                         for (int bb = 0; bb < dw.count; bb++) {
-                            float *d = d0 + n * lay.image + a * lay.row + bb * lay.col;
+                            float *d = dst + (size_t)n * in_image(g) +
+                                       ((size_t)(a * sh + py) * g->in_w + (size_t)(bb * sw + px)) * cd;
                             if (!o)
                                 for (size_t i = 0; i < cd; i++) d[i] = b ? b[i] : 0.0f;
                             else if (b)
