@@ -134,9 +134,9 @@ static void test_conv_backward_matches_naive(void)
     CHECK(g.out_w == 36 && g.out_h == 9);
     check_conv_backward(&g, &r);
     /* The autoencoder's conv3 and conv2 at the 32x32 input: dx by stride
-     * phases, each a direct convolution written straight into place
-     * (5x5 phase grids: tiles spanning images), dw by im2col + SGEMM on
-     * 5- and 10-pixel rows; and odd sizes, whose phases differ in size. */
+     * phases, each a direct convolution (5x5 and 10x10 phase grids), dw by
+     * im2col + SGEMM on 5- and 10-pixel rows; and odd sizes, whose phases
+     * differ in size. */
     CHECK_OK(st_conv2d_geom_same(&g, 3, 10, 10, 64, 128, 3, 3, 2));
     check_conv_backward(&g, &r);
     CHECK_OK(st_conv2d_geom_same(&g, 2, 20, 20, 32, 64, 5, 5, 2));
@@ -190,8 +190,8 @@ static void test_transpose_forward_matches_method_formula(void)
      * workspace for the phase form (the GEMM + col2im fallback runs) and
      * {6, 6, 1, 2, 3} has stride phases without any tap. */
     /* The last four have 16 to 64 output channels: their phases are direct
-     * convolutions written straight into place, here from 128 channels (the
-     * autoencoder's deconv3) and onto 3x5 phase grids (tiles spanning images). */
+     * convolutions, here from 128 channels (the autoencoder's deconv3) and
+     * onto 3x5 phase grids (15 pixels, not a multiple of the 6-pixel tile). */
     const int cases[][5] = {{8, 8, 5, 3, 2},   {6, 10, 3, 2, 4},   {16, 16, 5, 1, 3}, {2, 2, 3, 2, 2},
                             {4, 4, 3, 1, 8},   {6, 6, 1, 2, 3},    {8, 8, 5, 16, 32}, {6, 6, 3, 64, 16},
                             {10, 10, 3, 64, 128}, {6, 10, 5, 32, 16}};
@@ -205,7 +205,8 @@ static void test_transpose_forward_matches_method_formula(void)
         st_conv2d_transpose_forward(&g, x, w, b, y, ws);
         naive_transpose(&g, x, w, b, ny);
         check_close_buf(y, ny, in_size(&g), 1e-5, "convT y");
-        /* The bias is added after the sum, bit for bit as a separate pass. */
+        /* The bias is added after the sum, bit for bit as a separate pass
+         * (the same bits with and without the phase form). */
         float *y0 = malloc(in_size(&g) * sizeof *y0);
         st_conv2d_transpose_forward(&g, x, w, NULL, y0, ws);
         int differ = 0;

@@ -129,11 +129,10 @@ static void test_explicit_geometries_match_naive_loop(void)
         {2, 13, 13, 16, 32, 5, 2, 2}, {1, 9, 11, 64, 32, 5, 2, 2}, {2, 7, 7, 16, 64, 1, 2, 0},
         {2, 7, 9, 16, 16, 3, 1, 0}, {1, 10, 8, 3, 32, 5, 1, 0}, {2, 5, 5, 3, 16, 1, 3, 1},
         {1, 1, 1, 2, 16, 1, 10, 2}, {1, 2, 3, 4, 16, 2, 4, 3},
-        /* tiles spanning images: several images' frames side by side in the
-         * workspace (7 padded 11x11x64 frames go 4 + 3, 25 and 9 pixels per
-         * image are not multiples of 6), inputs read in place (no padding,
-         * 35 pixels per image), and a stride longer than the kernel, where
-         * the workspace holds one frame only */
+        /* several images whose pixel counts are not multiples of the 6-pixel
+         * tile (25, 9, 35, 9 and 4 per image): padded frames, the input read in
+         * place (no padding), a stride longer than the kernel (the workspace
+         * is one frame) and an input smaller than the kernel */
         {7, 10, 10, 64, 32, 3, 2, 1}, {5, 6, 6, 32, 64, 3, 2, 1}, {3, 9, 11, 16, 16, 3, 1, 0},
         {3, 5, 5, 3, 16, 1, 3, 1}, {4, 2, 2, 8, 48, 3, 1, 1},
     };
@@ -166,7 +165,7 @@ static void test_fused_epilogue_matches_separate_passes(void)
         {3, 8, 8, 64, 64, 3, 1, 1}, {2, 11, 9, 16, 32, 3, 2, 1}, {2, 7, 7, 3, 16, 3, 1, 1},
         {1, 9, 9, 32, 64, 5, 2, 2}, {2, 6, 5, 4, 5, 3, 1, 1}, /* the GEMM path (5 output channels) */
         {2, 6, 6, 8, 24, 1, 1, 0}, /* pointwise, GEMM without im2col */
-        {3, 5, 5, 16, 32, 3, 1, 1}, {5, 5, 7, 16, 16, 3, 1, 0}, /* tiles spanning images (frames, in place) */
+        {3, 5, 5, 16, 32, 3, 1, 1}, {5, 5, 7, 16, 16, 3, 1, 0}, /* several images, padded and in place */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         st_conv2d_geom g;
