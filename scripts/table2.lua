@@ -18,7 +18,7 @@ local explain = require "strata.explain"
 
 local SETTINGS = { quick = { epochs = 3, maxiter = 280 }, paper = { epochs = 15, maxiter = 980 } }
 
-local o = { seed = 1, threads = math.min(strata.cpu_count(), 64), bootstrap = 1000 }
+local o = { seed = 1, threads = explain.default_threads(), bootstrap = 1000 }
 local i = 1
 while i <= #arg do
   local key = arg[i]:match("^%-%-([%w%-]+)$")

@@ -207,6 +207,11 @@ local function wtitle(name, w)
   return ("%s (%s)"):format(name, table.concat(parts, ", "))
 end
 
+-- Threads when --threads is not given: every core this process may use,
+-- up to the most a net or an autoencoder takes.
+M.MAX_THREADS = 64
+function M.default_threads() return math.min(require("strata").cpu_count(), M.MAX_THREADS) end
+
 --- Q test images drawn with the explainer's seed, as the reference
 -- notebook draws 10 at random (seeded here, so pages repeat). Returns the
 -- query batch {images=, labels=}, the picked 1-based positions (i64
@@ -268,9 +273,11 @@ local function run(o)
   local net, err = strata.model.load(o.model)
   if not net then usage("--model %s: %s", o.model, err) end
   if o.threads then
-    if o.threads < 1 or o.threads > 64 then usage("--threads: 1 to 64 expected, got %d", o.threads) end
+    if o.threads < 1 or o.threads > M.MAX_THREADS then
+      usage("--threads: 1 to %d expected, got %d", M.MAX_THREADS, o.threads)
+    end
   else
-    o.threads = math.min(strata.cpu_count(), 64)
+    o.threads = M.default_threads()
   end
   net:set_threads(o.threads)
   local data, derr = open_data(o.data)
