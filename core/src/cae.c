@@ -446,21 +446,6 @@ static st_conv2d_geom at_batch(const st_conv2d_geom *g, int batch)
 
 static size_t act_size(const st_conv2d_geom *g, int batch) { return (size_t)batch * g->out_h * g->out_w * g->out_c; }
 
-/* The convolution over chunks of images whose im2col matrix stays in the
- * L2 cache (about 640 KB): on these shapes OpenBLAS runs such GEMMs about
- * twice as fast as one batch-wide GEMM. */
-static void conv_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
-                         float *ws)
-{
-    const size_t per = (size_t)g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
-    const int chunk = per >= 160 * 1024 ? 1 : (int)(160 * 1024 / per);
-    const size_t in = (size_t)g->in_h * g->in_w * g->in_c, out = (size_t)g->out_h * g->out_w * g->out_c;
-    for (int n0 = 0; n0 < g->batch; n0 += chunk) {
-        st_conv2d_geom c = at_batch(g, g->batch - n0 < chunk ? g->batch - n0 : chunk);
-        st_conv2d_forward(&c, x + (size_t)n0 * in, w, b, y + (size_t)n0 * out, ws);
-    }
-}
-
 /* a1 [b, out_h, out_w, f0] = the window's values inside, the bias outside. */
 static void place_window(int b, const st_conv2d_geom *g1, st_padding2d win, const float *w, const float *bias,
                          float *a1)
@@ -488,12 +473,12 @@ static void encode_lane(st_cae *m, cae_lane *l, const float *x, float *z, bool k
         x = l->xin;
     }
     l->xsrc = x;
-    conv_forward(&g1w, x, m->w[0], m->w[1], l->gw, l->ws);
+    st_conv2d_forward(&g1w, x, m->w[0], m->w[1], l->gw, l->ws);
     place_window(b, &g1, m->win, l->gw, m->w[1], l->a1);
     st_relu_forward(act_size(&g1, b), l->a1, l->a1);
-    conv_forward(&g2, l->a1, m->w[2], m->w[3], l->a2, l->ws);
+    st_conv2d_forward(&g2, l->a1, m->w[2], m->w[3], l->a2, l->ws);
     st_relu_forward(act_size(&g2, b), l->a2, l->a2);
-    conv_forward(&g3, l->a2, m->w[4], m->w[5], l->a3, l->ws);
+    st_conv2d_forward(&g3, l->a2, m->w[4], m->w[5], l->a3, l->ws);
     st_relu_forward(act_size(&g3, b), l->a3, l->a3);
     st_dense_forward(b, m->flat, d, l->a3, m->w[6], m->w[7], l->u);
     st_l2norm_forward(b, d, c->radius, l->u, l->z);

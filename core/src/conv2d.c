@@ -23,7 +23,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include "conv_chunk.h"
 #include "conv_tile.h"
+#include "conv_winograd.h"
 
 static st_status check_geom(const st_conv2d_geom *g)
 {
@@ -98,6 +100,7 @@ static int frame_w(const st_conv2d_geom *g) { return (g->out_w - 1) * g->stride_
 
 size_t st_conv2d_workspace_floats(const st_conv2d_geom *g)
 {
+    if (st_winograd_fits(g)) return st_winograd_workspace_floats(g); /* every pass of g takes that path */
     if (is_pointwise(g)) return 0;
     size_t cols = (size_t)g->batch * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
     /* The direct kernel needs one padded image; callers may also size
@@ -258,13 +261,10 @@ static void direct_conv(const st_conv2d_geom *g, const float *x, const float *w,
     }
 }
 
-void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
-                             const float *residual, bool relu, float *y, float *workspace)
+/* One GEMM over all images of g: y = im2col(x) w + b (+ residual, ReLU). */
+static void gemm_conv(const st_conv2d_geom *g, const float *x, const float *w, const float *b, const float *residual,
+                      bool relu, float *y, float *workspace)
 {
-    if (use_direct(g)) {
-        direct_conv(g, x, w, b, residual, relu, y, workspace);
-        return;
-    }
     const int m = g->batch * g->out_h * g->out_w, k = g->k_h * g->k_w * g->in_c, n = g->out_c;
     const float *a = x;
     if (!is_pointwise(g)) {
@@ -282,6 +282,28 @@ void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const floa
     for (size_t i = 0; i < total; i++) {
         float v = residual ? y[i] + residual[i] : y[i];
         y[i] = relu && !(v > 0.0f) ? 0.0f : v;
+    }
+}
+
+void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
+                             const float *residual, bool relu, float *y, float *workspace)
+{
+    if (st_winograd_fits(g)) {
+        st_winograd_forward(g, x, w, b, residual, relu, y, workspace);
+        return;
+    }
+    if (use_direct(g)) {
+        direct_conv(g, x, w, b, residual, relu, y, workspace);
+        return;
+    }
+    /* im2col + SGEMM over cache-sized chunks of images */
+    const int chunk = is_pointwise(g) ? g->batch : st_conv_chunk_images(g);
+    const size_t in_image = (size_t)g->in_h * g->in_w * g->in_c, out_image = (size_t)g->out_h * g->out_w * g->out_c;
+    for (int n0 = 0; n0 < g->batch; n0 += chunk) {
+        st_conv2d_geom c = *g;
+        c.batch = g->batch - n0 < chunk ? g->batch - n0 : chunk;
+        gemm_conv(&c, x + n0 * in_image, w, b, residual ? residual + n0 * out_image : NULL, relu, y + n0 * out_image,
+                  workspace);
     }
 }
 

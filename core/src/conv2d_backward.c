@@ -26,11 +26,10 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <string.h>
+#include "conv_chunk.h"
 #include "conv_tile.h"
+#include "conv_winograd.h"
 #include "vec_f32.h"
-
-/* Target size of one chunk's im2col matrix (floats): about 640 KB. */
-#define CHUNK_FLOATS (160 * 1024)
 
 static int is_pointwise(const st_conv2d_geom *g)
 {
@@ -40,15 +39,6 @@ static int is_pointwise(const st_conv2d_geom *g)
 
 static size_t in_image(const st_conv2d_geom *g) { return (size_t)g->in_h * g->in_w * g->in_c; }
 static size_t out_image(const st_conv2d_geom *g) { return (size_t)g->out_h * g->out_w * g->out_c; }
-static size_t col_image(const st_conv2d_geom *g) { return (size_t)g->out_h * g->out_w * g->k_h * g->k_w * g->in_c; }
-
-/* Images per chunk so that a chunk's im2col stays near CHUNK_FLOATS. */
-static int chunk_images(const st_conv2d_geom *g)
-{
-    size_t per = col_image(g), n = per ? CHUNK_FLOATS / per : (size_t)g->batch;
-    if (n < 1) n = 1;
-    return n < (size_t)g->batch ? (int)n : g->batch;
-}
 
 /* col[r, (kh, kw, c)] = x[n, oy*s - pad_top + kh, ox*s - pad_left + kw, c]
  * for the rows r = (n, oy, ox) of `images` images; zero in the padding. */
@@ -214,12 +204,16 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
 /* dst = adjoint(src) (+ b), by phases when the workspace allows. */
 static void adjoint(const st_conv2d_geom *g, const float *src, const float *w, const float *b, float *dst, float *ws)
 {
+    if (st_winograd_fits(g)) {
+        st_winograd_adjoint(g, src, w, b, dst, ws);
+        return;
+    }
     const int m = g->batch * g->out_h * g->out_w, k = g->k_h * g->k_w * g->in_c, n = g->out_c;
     if (is_pointwise(g)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f, src, n, w, n, 0.0f, dst, k);
     } else {
         const size_t have = st_conv2d_workspace_floats(g);
-        int chunk = chunk_images(g);
+        int chunk = st_conv_chunk_images(g);
         while (chunk > 1 && !phases_fit(g, chunk, have)) chunk /= 2;
         if (phases_fit(g, chunk, have)) {
             adjoint_phases(g, src, w, b, dst, ws, chunk);
@@ -343,12 +337,16 @@ static void weight_grad_direct(const st_conv2d_geom *g, const float *a, const fl
  * input space of g, e in its output space. */
 static void weight_grad(const st_conv2d_geom *g, const float *a, const float *e, float *dw, float *ws)
 {
+    if (st_winograd_fits(g)) {
+        st_winograd_weight_grad(g, a, e, dw, ws);
+        return;
+    }
     if (use_direct_wgrad(g)) {
         weight_grad_direct(g, a, e, dw);
         return;
     }
     const int k = g->k_h * g->k_w * g->in_c, n = g->out_c, rows_img = g->out_h * g->out_w;
-    const int pointwise = is_pointwise(g), chunk = pointwise ? g->batch : chunk_images(g);
+    const int pointwise = is_pointwise(g), chunk = pointwise ? g->batch : st_conv_chunk_images(g);
     for (int n0 = 0; n0 < g->batch; n0 += chunk) {
         const int images = g->batch - n0 < chunk ? g->batch - n0 : chunk, rows = images * rows_img;
         const float *col = a + (size_t)n0 * in_image(g);
@@ -358,17 +356,6 @@ static void weight_grad(const st_conv2d_geom *g, const float *a, const float *e,
         }
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, rows, 1.0f, col, k, e + (size_t)n0 * out_image(g),
                     n, n0 ? 1.0f : 0.0f, dw, n);
-    }
-}
-
-/* The forward convolution over cache-sized chunks of images. */
-static void forward_chunked(const st_conv2d_geom *g, const float *x, const float *w, float *y, float *ws)
-{
-    const int chunk = chunk_images(g);
-    for (int n0 = 0; n0 < g->batch; n0 += chunk) {
-        st_conv2d_geom c = *g;
-        c.batch = g->batch - n0 < chunk ? g->batch - n0 : chunk;
-        st_conv2d_forward(&c, x + (size_t)n0 * in_image(g), w, NULL, y + (size_t)n0 * out_image(g), ws);
     }
 }
 
@@ -391,5 +378,5 @@ void st_conv2d_transpose_backward(const st_conv2d_geom *g, const float *x, const
 {
     if (db) channel_sums((size_t)g->batch * g->in_h * g->in_w, g->in_c, dy, db);
     if (dw) weight_grad(g, dy, x, dw, workspace);
-    if (dx) forward_chunked(g, dy, w, dx, workspace);
+    if (dx) st_conv2d_forward(g, dy, w, NULL, dx, workspace);
 }

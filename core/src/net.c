@@ -468,17 +468,20 @@ static st_conv2d_geom conv_geom(const st_net *net, const layer *l, int batch)
                             l->k_h, l->k_w, l->stride, l->stride, l->pad_top, l->pad_left};
 }
 
-static size_t conv_ws_per_image(const st_net *net, const layer *l)
+static size_t conv_workspace(const st_net *net, const layer *l, int batch)
 {
-    st_conv2d_geom g = conv_geom(net, l, 1);
-    size_t ws = st_conv2d_workspace_floats(&g);
-    return ws ? ws : 1;
+    st_conv2d_geom g = conv_geom(net, l, batch);
+    return st_conv2d_workspace_floats(&g);
 }
 
-/* Images per convolution call. */
+/* Images per convolution call: the whole batch when its workspace fits the
+ * budget (the Winograd path needs the same for any batch), else as many as
+ * fit at the per-image size (im2col grows with the batch). */
 static int conv_chunk(const st_net *net, const layer *l, int batch)
 {
-    size_t chunk = WORKSPACE_BUDGET / conv_ws_per_image(net, l);
+    if (conv_workspace(net, l, batch) <= WORKSPACE_BUDGET) return batch;
+    const size_t per = conv_workspace(net, l, 1);
+    size_t chunk = WORKSPACE_BUDGET / (per ? per : 1);
     if (chunk < 1) chunk = 1;
     return chunk < (size_t)batch ? (int)chunk : batch;
 }
@@ -559,7 +562,7 @@ static st_status plan(st_net *net, int batch)
     for (int i = 1; i < n; i++) {
         layer *l = &net->layers[i];
         if (l->kind == K_CONV) {
-            size_t need_ws = (size_t)conv_chunk(net, l, group) * conv_ws_per_image(net, l);
+            size_t need_ws = conv_workspace(net, l, conv_chunk(net, l, group));
             if (need_ws > ws) ws = need_ws;
         }
         l->thread_stride = l->slot < 0 || l->last_use == INT_MAX ? 0 : (size_t)slot_need[l->slot];

@@ -180,6 +180,28 @@ static void naive_transpose(const st_conv2d_geom *g, const float *x, const float
                     }
 }
 
+/* Conv2DTranspose forward against the METHOD formula; the bias is added
+ * after the sum, bit for bit as a separate pass (the same bits with and
+ * without the phase form). */
+static void check_transpose_forward(const st_conv2d_geom *g, st_rng *r)
+{
+    float *x = rand_buf(r, out_size(g)), *w = rand_buf(r, w_size(g)), *b = rand_buf(r, (size_t)g->in_c);
+    float *y = rand_buf(r, in_size(g)), *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
+    double *ny = calloc(in_size(g), sizeof *ny);
+    st_conv2d_transpose_forward(g, x, w, b, y, ws);
+    naive_transpose(g, x, w, b, ny);
+    check_close_buf(y, ny, in_size(g), 1e-5, "convT y");
+    float *y0 = malloc(in_size(g) * sizeof *y0);
+    st_conv2d_transpose_forward(g, x, w, NULL, y0, ws);
+    int differ = 0;
+    for (size_t i = 0; i < in_size(g); i++) {
+        const float want = y0[i] + b[i % (size_t)g->in_c];
+        differ += memcmp(&want, &y[i], sizeof want) != 0;
+    }
+    CHECK(differ == 0);
+    free(x), free(w), free(b), free(y), free(y0), free(ws), free(ny);
+}
+
 static void test_transpose_forward_matches_method_formula(void)
 {
     st_rng r;
@@ -199,23 +221,7 @@ static void test_transpose_forward_matches_method_formula(void)
         CHECK_OK(st_conv2d_geom_same(&g, 2, cases[t][0], cases[t][1], cases[t][3], cases[t][4], cases[t][2],
                                      cases[t][2], 2));
         CHECK(g.out_h * 2 == g.in_h && g.pad_top == (cases[t][2] - 2) / 2);
-        float *x = rand_buf(&r, out_size(&g)), *w = rand_buf(&r, w_size(&g)), *b = rand_buf(&r, (size_t)g.in_c);
-        float *y = rand_buf(&r, in_size(&g)), *ws = malloc((st_conv2d_workspace_floats(&g) + 1) * sizeof *ws);
-        double *ny = calloc(in_size(&g), sizeof *ny);
-        st_conv2d_transpose_forward(&g, x, w, b, y, ws);
-        naive_transpose(&g, x, w, b, ny);
-        check_close_buf(y, ny, in_size(&g), 1e-5, "convT y");
-        /* The bias is added after the sum, bit for bit as a separate pass
-         * (the same bits with and without the phase form). */
-        float *y0 = malloc(in_size(&g) * sizeof *y0);
-        st_conv2d_transpose_forward(&g, x, w, NULL, y0, ws);
-        int differ = 0;
-        for (size_t i = 0; i < in_size(&g); i++) {
-            const float want = y0[i] + b[i % (size_t)g.in_c];
-            differ += memcmp(&want, &y[i], sizeof want) != 0;
-        }
-        CHECK(differ == 0);
-        free(x), free(w), free(b), free(y), free(y0), free(ws), free(ny);
+        check_transpose_forward(&g, &r);
     }
 }
 
@@ -245,6 +251,28 @@ static void test_transpose_is_adjoint(void)
 
 /* Transposed backward: dx, dw, db of L = <convT(x), dy> against the naive
  * conv loops (dx = conv(dy), dw[t,ci,co] = sum dy[in-pos] x[out-pos]). */
+static void check_transpose_backward(const st_conv2d_geom *g, st_rng *r)
+{
+    float *x = rand_buf(r, out_size(g)), *w = rand_buf(r, w_size(g)), *dy = rand_buf(r, in_size(g));
+    float *dx = rand_buf(r, out_size(g)), *dw = rand_buf(r, w_size(g)), *db = rand_buf(r, (size_t)g->in_c);
+    float *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
+    double *ndx = calloc(out_size(g), sizeof *ndx), *ndw = calloc(w_size(g), sizeof *ndw);
+    double *ndb = calloc((size_t)g->in_c, sizeof *ndb);
+    st_conv2d_transpose_backward(g, x, w, dy, dx, dw, db, ws);
+    fwd_ctx f = {dy, w, ndx};
+    naive_taps(g, fwd_tap, &f);
+    /* dw: the conv's weight gradient with input dy and output gradient x. */
+    double *scratch = calloc(in_size(g), sizeof *scratch);
+    grad_ctx c = {dy, w, x, scratch, ndw};
+    naive_taps(g, grad_tap, &c);
+    for (size_t i = 0; i < in_size(g); i++) ndb[i % (size_t)g->in_c] += dy[i];
+    check_close_buf(dx, ndx, out_size(g), 1e-5, "convT dx");
+    check_close_buf(dw, ndw, w_size(g), 1e-5, "convT dw");
+    check_close_buf(db, ndb, (size_t)g->in_c, 1e-5, "convT db");
+    free(x), free(w), free(dy), free(dx), free(dw), free(db), free(ws), free(ndx), free(ndw), free(ndb),
+        free(scratch);
+}
+
 static void test_transpose_backward_matches_naive(void)
 {
     st_rng r;
@@ -258,24 +286,7 @@ static void test_transpose_backward_matches_naive(void)
     for (int t = 0; t < 8; t++) {
         CHECK_OK(st_conv2d_geom_same(&g, cases[t][6], cases[t][0], cases[t][1], cases[t][3], cases[t][4],
                                      cases[t][2], cases[t][2], cases[t][5]));
-        float *x = rand_buf(&r, out_size(&g)), *w = rand_buf(&r, w_size(&g)), *dy = rand_buf(&r, in_size(&g));
-        float *dx = rand_buf(&r, out_size(&g)), *dw = rand_buf(&r, w_size(&g)), *db = rand_buf(&r, (size_t)g.in_c);
-        float *ws = malloc((st_conv2d_workspace_floats(&g) + 1) * sizeof *ws);
-        double *ndx = calloc(out_size(&g), sizeof *ndx), *ndw = calloc(w_size(&g), sizeof *ndw);
-        double *ndb = calloc((size_t)g.in_c, sizeof *ndb);
-        st_conv2d_transpose_backward(&g, x, w, dy, dx, dw, db, ws);
-        fwd_ctx f = {dy, w, ndx};
-        naive_taps(&g, fwd_tap, &f);
-        /* dw: the conv's weight gradient with input dy and output gradient x. */
-        double *scratch = calloc(in_size(&g), sizeof *scratch);
-        grad_ctx c = {dy, w, x, scratch, ndw};
-        naive_taps(&g, grad_tap, &c);
-        for (size_t i = 0; i < in_size(&g); i++) ndb[i % (size_t)g.in_c] += dy[i];
-        check_close_buf(dx, ndx, out_size(&g), 1e-5, "convT dx");
-        check_close_buf(dw, ndw, w_size(&g), 1e-5, "convT dw");
-        check_close_buf(db, ndb, (size_t)g.in_c, 1e-5, "convT db");
-        free(x), free(w), free(dy), free(dx), free(dw), free(db), free(ws), free(ndx), free(ndw), free(ndb),
-            free(scratch);
+        check_transpose_backward(&g, &r);
     }
 }
 
@@ -338,6 +349,104 @@ static void test_finite_differences(void)
     fd_check(&g, 1, &r);
 }
 
+/* Geometries of the Winograd path (conv_winograd.c: 5x5 stride 2, and 3x3
+ * stride 1, with in_c % 8 == 0 and out_c % 16 == 0 on AVX2 + FMA). */
+enum { SAME = -1 }; /* pad: TensorFlow SAME instead of explicit padding */
+typedef struct geom_case {
+    int batch, h, w, in_c, out_c, k, stride, pad;
+} geom_case;
+
+static void geom_of(const geom_case *c, st_conv2d_geom *g)
+{
+    if (c->pad == SAME)
+        CHECK_OK(st_conv2d_geom_same(g, c->batch, c->h, c->w, c->in_c, c->out_c, c->k, c->k, c->stride));
+    else
+        CHECK_OK(st_conv2d_geom_explicit(g, c->batch, c->h, c->w, c->in_c, c->out_c, c->k, c->k, c->stride, c->pad));
+}
+
+/* conv1 of core/src/cae.c onto its window (setup_geometry, 32x32 input):
+ * outputs 1..18 of SAME on the input padded to 40x40 read the image from
+ * padding 3 on; 18 outputs leave 4 rows of padding after, which
+ * st_conv2d_geom_explicit cannot express. */
+static st_conv2d_geom cae_window(int batch)
+{
+    return (st_conv2d_geom){batch, 32, 32, 16, 18, 18, 32, 5, 5, 2, 2, 3, 3};
+}
+
+/* The convolution's gradients and the transpose's forward and backward
+ * passes against the naive loops; a failure names the geometry. */
+static void check_all_passes(const st_conv2d_geom *g, st_rng *r)
+{
+    const int failures = testing_failures_in_test;
+    check_conv_backward(g, r);
+    check_transpose_forward(g, r);
+    check_transpose_backward(g, r);
+    if (testing_failures_in_test != failures)
+        fprintf(stderr, "  geometry: batch %d, %dx%dx%d -> %dx%dx%d, k %d, stride %d, pad %d,%d\n", g->batch,
+                g->in_h, g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->stride_h, g->pad_top,
+                g->pad_left);
+}
+
+/* Chunks of tiles (2x2 output blocks; see conv_winograd.c) hold
+ * 6144 / (4 in_c + out_c) tiles in the forward and adjoint passes and
+ * 32768 / (4 in_c + out_c) in the weight gradient (rounded down to a
+ * multiple of 6; in_c instead of 4 in_c for 3x3): with (in_c, out_c) =
+ * (8, 16), (16, 32), (24, 48), (32, 64) forward 126, 60, 42, 30 and
+ * gradient 678, 336, 222, 168 tiles. The forward and gradient passes tile
+ * the output (ceil(out_h / 2) x ceil(out_w / 2) per image), the adjoint the
+ * input's 2x2 blocks (ceil(ceil(in_h / 2) / 2) x ... per image). */
+static void test_winograd_geometries_match_naive(void)
+{
+    st_rng r;
+    st_rng_seed(&r, 17);
+    const geom_case cases[] = {
+        /* 5x5 stride 2, paddings 0..4, odd, even and non-square sizes */
+        {2, 9, 7, 8, 16, 5, 2, 0}, {1, 8, 10, 16, 32, 5, 2, 0}, {2, 7, 6, 8, 16, 5, 2, 1},
+        {1, 11, 9, 24, 48, 5, 2, 1}, {2, 6, 9, 16, 16, 5, 2, 2}, {1, 10, 7, 24, 32, 5, 2, 2},
+        {2, 5, 8, 8, 48, 5, 2, 3}, {1, 9, 12, 16, 32, 5, 2, 3}, {2, 7, 5, 8, 32, 5, 2, 4},
+        {1, 6, 6, 24, 16, 5, 2, 4},
+        /* inputs smaller than the kernel (the output's reach is mostly padding) */
+        {3, 1, 1, 8, 16, 5, 2, 2}, {2, 1, 1, 16, 32, 5, 2, 4}, {2, 2, 3, 8, 16, 5, 2, 2},
+        {2, 2, 3, 16, 48, 5, 2, 3}, {2, 3, 5, 8, 16, 5, 2, 1}, {1, 3, 5, 24, 32, 5, 2, 4},
+        {2, 1, 1, 8, 16, 5, 2, SAME}, {2, 2, 3, 16, 32, 5, 2, SAME}, {2, 3, 5, 8, 16, 5, 2, SAME},
+        {2, 9, 6, 24, 48, 5, 2, SAME}, {1, 8, 8, 8, 16, 5, 2, SAME}, {2, 7, 10, 16, 32, 5, 2, SAME},
+        /* the autoencoder's conv1 and conv2 (default filters, 16 input
+         * channels): 100 and 2 x 25 tiles cross forward and adjoint chunks
+         * (60 and 30) */
+        {1, 40, 40, 16, 32, 5, 2, SAME}, {2, 20, 20, 32, 64, 5, 2, SAME},
+        /* 5 x 9 = 45 tiles forward and adjoint: 42 + 3 */
+        {5, 9, 10, 24, 48, 5, 2, SAME},
+        /* 20 x 36 = 720 tiles in every pass, chunk boundaries inside
+         * images: 5 x 126 + 90 forward and adjoint, 678 + 42 gradient */
+        {20, 22, 22, 8, 16, 5, 2, 3},
+        /* one tile per image, 337 tiles in every pass: 336 + 1 gradient */
+        {337, 2, 3, 16, 32, 5, 2, SAME},
+        /* 3x3 stride 1, paddings 0..2, 32 or more input channels; 8, 16
+         * and 24 are declined (too short products below 32, and the
+         * adjoint's 16-column products need in_c % 16 == 0) */
+        {2, 7, 9, 32, 32, 3, 1, 0}, {1, 3, 4, 32, 16, 3, 1, 0}, {2, 6, 5, 48, 32, 3, 1, 1},
+        {2, 1, 1, 32, 16, 3, 1, 1}, {2, 2, 3, 32, 16, 3, 1, 2}, {1, 9, 8, 32, 48, 3, 1, 2},
+        {2, 5, 6, 32, 16, 3, 1, SAME}, {2, 7, 9, 8, 16, 3, 1, 0}, {2, 1, 1, 16, 16, 3, 1, 1},
+        {1, 9, 8, 24, 48, 3, 1, 2},
+        /* 29 x 36 = 1044 tiles in every pass, chunk boundaries inside
+         * images: 8 x 128 + 20 forward and adjoint, 678 + 366 gradient
+         * (width in_c + out_c = 48) */
+        {29, 12, 12, 32, 16, 3, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st_conv2d_geom g;
+        geom_of(&cases[i], &g);
+        check_all_passes(&g, &r);
+    }
+    /* 81 tiles forward, 64 adjoint: both cross 60 */
+    const st_conv2d_geom window = cae_window(1);
+    check_all_passes(&window, &r);
+    st_conv2d_geom g;
+    CHECK_OK(st_conv2d_geom_explicit(&g, 2, 9, 8, 8, 16, 5, 5, 2, 3));
+    fd_check(&g, 0, &r);
+    fd_check(&g, 1, &r);
+}
+
 /* Optional outputs: NULL gradients are skipped and the others unchanged. */
 static void test_optional_gradients(void)
 {
@@ -362,6 +471,7 @@ int main(void)
     RUN(test_transpose_is_adjoint);
     RUN(test_transpose_backward_matches_naive);
     RUN(test_finite_differences);
+    RUN(test_winograd_geometries_match_naive);
     RUN(test_optional_gradients);
     return TEST_SUMMARY();
 }
