@@ -75,7 +75,7 @@ static int tap_of(const axis *a, int T, int q)
     return t >= 0 && t < a->k ? t : -1;
 }
 
-/* Phase groups per block (f x f) and block-kernel rows K. */
+/* Phase groups per block: f x f (the block kernel has groups x C_in rows). */
 static int groups_of(const st_conv2d_geom *g) { return g->stride_h * g->stride_w; }
 
 static int tiles_of(int n) { return (n + 1) / 2; }
@@ -93,7 +93,6 @@ static size_t image_floats(const side *s) { return (size_t)s->h * s->w * s->c; }
 typedef struct tiling {
     int tiles_h, tiles_w, off_h, off_w;
 } tiling;
-
 
 /* Where tile t (counted over the whole batch) lives. */
 static void tile_at(const tiling *tl, int t, int *n, int *by, int *bx)
@@ -169,42 +168,48 @@ VEC_FN __m256 load_or_zero(const float *p) { return p ? _mm256_loadu_ps(p) : _mm
  * large power of two. */
 static size_t kernel_point(const st_conv2d_geom *g) { return (size_t)groups_of(g) * g->in_c * g->out_c + 16; }
 
+/* Where block tap (y, x) of block-kernel row k = (qh, qw, c) lives in
+ * the HWIO kernel: the offset of its out_c floats, or -1 (no kernel tap). */
+static void block_taps(const st_conv2d_geom *g, const axis *ah, const axis *aw, int k, ptrdiff_t at[3][3])
+{
+    const int q = k / g->in_c, c = k % g->in_c, qh = q / g->stride_w, qw = q % g->stride_w;
+    for (int y = 0; y < 3; y++)
+        for (int x = 0; x < 3; x++) {
+            const int th = tap_of(ah, y, qh), tw = tap_of(aw, x, qw);
+            at[y][x] = th < 0 || tw < 0 ? -1 : ((ptrdiff_t)(th * g->k_w + tw) * g->in_c + c) * g->out_c;
+        }
+}
+
 /* u[point][k][n] = (G g G^T)[point] with g the block kernel of input
  * channel k = (qh, qw, c) and output channel n. */
 __attribute__((target("avx2,fma"))) static void transform_kernel(const st_conv2d_geom *g, const axis *ah,
                                                                  const axis *aw, const float *w, float *u)
 {
-    const int cin = g->in_c, n_out = g->out_c;
+    const int n_out = g->out_c;
     const size_t point = kernel_point(g);
-    for (int q = 0; q < groups_of(g); q++) {
-        const int qh = q / g->stride_w, qw = q % g->stride_w;
-        int th[3], tw[3];
-        for (int t = 0; t < 3; t++) th[t] = tap_of(ah, t, qh), tw[t] = tap_of(aw, t, qw);
-        for (int c = 0; c < cin; c++) {
-            const int k = q * cin + c;
-            for (int n0 = 0; n0 < n_out; n0 += 8) {
-                __m256 rows[4][3]; /* G g: 4 rows of 3 columns */
+    for (int k = 0; k < groups_of(g) * g->in_c; k++) {
+        ptrdiff_t at[3][3];
+        block_taps(g, ah, aw, k, at);
+        for (int n0 = 0; n0 < n_out; n0 += 8) {
+            __m256 rows[4][3]; /* G g: 4 rows of 3 columns */
+            UNROLL
+            for (int x = 0; x < 3; x++) {
+                __m256 col[3];
                 UNROLL
-                for (int x = 0; x < 3; x++) {
-                    __m256 col[3];
-                    UNROLL
-                    for (int y = 0; y < 3; y++)
-                        col[y] = th[y] < 0 || tw[x] < 0
-                                     ? _mm256_setzero_ps()
-                                     : _mm256_loadu_ps(w + ((size_t)(th[y] * g->k_w + tw[x]) * cin + c) * n_out + n0);
-                    __m256 t[4];
-                    kernel_1d(col[0], col[1], col[2], t);
-                    UNROLL
-                    for (int y = 0; y < 4; y++) rows[y][x] = t[y];
-                }
+                for (int y = 0; y < 3; y++)
+                    col[y] = at[y][x] < 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(w + at[y][x] + n0);
+                __m256 t[4];
+                kernel_1d(col[0], col[1], col[2], t);
                 UNROLL
-                for (int y = 0; y < 4; y++) {
-                    __m256 t[4];
-                    kernel_1d(rows[y][0], rows[y][1], rows[y][2], t);
-                    UNROLL
-                    for (int x = 0; x < 4; x++)
-                        _mm256_storeu_ps(u + (y * 4 + x) * point + (size_t)k * n_out + n0, t[x]);
-                }
+                for (int y = 0; y < 4; y++) rows[y][x] = t[y];
+            }
+            UNROLL
+            for (int y = 0; y < 4; y++) {
+                __m256 t[4];
+                kernel_1d(rows[y][0], rows[y][1], rows[y][2], t);
+                UNROLL
+                for (int x = 0; x < 4; x++)
+                    _mm256_storeu_ps(u + (y * 4 + x) * point + (size_t)k * n_out + n0, t[x]);
             }
         }
     }
@@ -514,33 +519,28 @@ __attribute__((target("avx2,fma"))) static void accumulate(const product *pr, co
 __attribute__((target("avx2,fma"))) static void kernel_grad(const st_conv2d_geom *g, const axis *ah, const axis *aw,
                                                             const float *du, float *dw)
 {
-    const int cin = g->in_c, n_out = g->out_c;
+    const int n_out = g->out_c;
     const size_t point = kernel_point(g);
-    for (int q = 0; q < groups_of(g); q++) {
-        const int qh = q / g->stride_w, qw = q % g->stride_w;
-        int th[3], tw[3];
-        for (int t = 0; t < 3; t++) th[t] = tap_of(ah, t, qh), tw[t] = tap_of(aw, t, qw);
-        for (int c = 0; c < cin; c++) {
-            const int k = q * cin + c;
-            for (int n0 = 0; n0 < n_out; n0 += 8) {
-                __m256 cols[4][3]; /* G^T along x for each of the 4 rows */
+    for (int k = 0; k < groups_of(g) * g->in_c; k++) {
+        ptrdiff_t at[3][3];
+        block_taps(g, ah, aw, k, at);
+        for (int n0 = 0; n0 < n_out; n0 += 8) {
+            __m256 cols[4][3]; /* G^T along x for each of the 4 rows */
+            UNROLL
+            for (int y = 0; y < 4; y++) {
+                __m256 u[4];
                 UNROLL
-                for (int y = 0; y < 4; y++) {
-                    __m256 u[4];
-                    UNROLL
-                    for (int x = 0; x < 4; x++) u[x] = _mm256_loadu_ps(du + (y * 4 + x) * point + (size_t)k * n_out + n0);
-                    kernel_1d_adjoint(u, cols[y]);
-                }
+                for (int x = 0; x < 4; x++) u[x] = _mm256_loadu_ps(du + (y * 4 + x) * point + (size_t)k * n_out + n0);
+                kernel_1d_adjoint(u, cols[y]);
+            }
+            UNROLL
+            for (int x = 0; x < 3; x++) {
+                const __m256 u[4] = {cols[0][x], cols[1][x], cols[2][x], cols[3][x]};
+                __m256 gx[3];
+                kernel_1d_adjoint(u, gx);
                 UNROLL
-                for (int x = 0; x < 3; x++) {
-                    const __m256 u[4] = {cols[0][x], cols[1][x], cols[2][x], cols[3][x]};
-                    __m256 gx[3];
-                    kernel_1d_adjoint(u, gx);
-                    UNROLL
-                    for (int y = 0; y < 3; y++)
-                        if (th[y] >= 0 && tw[x] >= 0)
-                            _mm256_storeu_ps(dw + ((size_t)(th[y] * g->k_w + tw[x]) * cin + c) * n_out + n0, gx[y]);
-                }
+                for (int y = 0; y < 3; y++)
+                    if (at[y][x] >= 0) _mm256_storeu_ps(dw + at[y][x] + n0, gx[y]);
             }
         }
     }
@@ -680,6 +680,19 @@ size_t st_winograd_workspace_floats(const st_conv2d_geom *g)
     return most > grad ? most : grad;
 }
 
+/* dst = the convolution (forward or adjoint, as planned) of src with the
+ * transformed kernel already in p->u, chunk by chunk. */
+static void convolve(plan *p, const float *src, float *dst, const epilogue *ep)
+{
+    for (int t0 = 0; t0 < p->tiles; t0 += p->chunk) {
+        const int count = p->tiles - t0 < p->chunk ? p->tiles - t0 : p->chunk;
+        transform_input(&p->in, src, &p->tl, &p->fr, t0, count, p->v, &p->st);
+        p->pr.count = count;
+        multiply(&p->pr, p->v, p->u, p->m, &p->st);
+        transform_output(&p->out, dst, &p->tl, t0, count, p->m, &p->st, ep);
+    }
+}
+
 void st_winograd_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
                          const float *residual, bool relu, float *y, float *workspace)
 {
@@ -687,13 +700,7 @@ void st_winograd_forward(const st_conv2d_geom *g, const float *x, const float *w
     plan p = forward_plan(g, false, workspace, NULL);
     transform_kernel(g, &ah, &aw, w, p.u);
     const epilogue ep = {b, residual, relu};
-    for (int t0 = 0; t0 < p.tiles; t0 += p.chunk) {
-        const int count = p.tiles - t0 < p.chunk ? p.tiles - t0 : p.chunk;
-        transform_input(&p.in, x, &p.tl, &p.fr, t0, count, p.v, &p.st);
-        p.pr.count = count;
-        multiply(&p.pr, p.v, p.u, p.m, &p.st);
-        transform_output(&p.out, y, &p.tl, t0, count, p.m, &p.st, &ep);
-    }
+    convolve(&p, x, y, &ep);
 }
 
 void st_winograd_adjoint(const st_conv2d_geom *g, const float *src, const float *w, const float *b, float *dst,
@@ -704,13 +711,7 @@ void st_winograd_adjoint(const st_conv2d_geom *g, const float *src, const float 
     transform_kernel(g, &ah, &aw, w, p.ut);
     transpose_kernel(p.ut, p.n_all, p.k_all, p.st.u, p.u);
     const epilogue ep = {b, NULL, false};
-    for (int t0 = 0; t0 < p.tiles; t0 += p.chunk) {
-        const int count = p.tiles - t0 < p.chunk ? p.tiles - t0 : p.chunk;
-        transform_input(&p.in, src, &p.tl, &p.fr, t0, count, p.v, &p.st);
-        p.pr.count = count;
-        multiply(&p.pr, p.v, p.u, p.m, &p.st);
-        transform_output(&p.out, dst, &p.tl, t0, count, p.m, &p.st, &ep);
-    }
+    convolve(&p, src, dst, &ep);
 }
 
 void st_winograd_weight_grad(const st_conv2d_geom *g, const float *a, const float *e, float *dw, float *workspace)

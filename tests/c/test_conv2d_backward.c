@@ -5,6 +5,7 @@
 #include "strata/conv.h"
 #include "strata/rng.h"
 #include "testing.h"
+#include "conv_cases.h"
 
 static float *rand_buf(st_rng *r, size_t n)
 {
@@ -74,22 +75,44 @@ static void check_close_buf(const float *got, const double *want, size_t n, doub
     CHECK(bad == 0);
 }
 
+/* The buffers of one backward check: random inputs x [nx], w and dy [ny];
+ * the pass's dx, dw, db (prefilled with noise, so that stale values show)
+ * and their naive values in double. */
+typedef struct grad_bufs {
+    size_t nx, ny, nw, nb;
+    float *x, *w, *dy, *dx, *dw, *db, *ws;
+    double *ndx, *ndw, *ndb;
+} grad_bufs;
+
+static grad_bufs grad_bufs_new(const st_conv2d_geom *g, size_t nx, size_t ny, size_t nb, st_rng *r)
+{
+    grad_bufs b = {.nx = nx, .ny = ny, .nw = w_size(g), .nb = nb};
+    b.x = rand_buf(r, nx), b.w = rand_buf(r, b.nw), b.dy = rand_buf(r, ny);
+    b.dx = rand_buf(r, nx), b.dw = rand_buf(r, b.nw), b.db = rand_buf(r, nb);
+    b.ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *b.ws);
+    b.ndx = calloc(nx, sizeof *b.ndx), b.ndw = calloc(b.nw, sizeof *b.ndw), b.ndb = calloc(nb, sizeof *b.ndb);
+    return b;
+}
+
+/* db's naive value (sums of dy per channel), the three checks, and free. */
+static void grad_bufs_check(grad_bufs *b, const char *dx_name, const char *dw_name, const char *db_name)
+{
+    for (size_t i = 0; i < b->ny; i++) b->ndb[i % b->nb] += b->dy[i];
+    check_close_buf(b->dx, b->ndx, b->nx, 1e-5, dx_name);
+    check_close_buf(b->dw, b->ndw, b->nw, 1e-5, dw_name);
+    check_close_buf(b->db, b->ndb, b->nb, 1e-5, db_name);
+    free(b->x), free(b->w), free(b->dy), free(b->dx), free(b->dw), free(b->db), free(b->ws);
+    free(b->ndx), free(b->ndw), free(b->ndb);
+}
+
 /* conv backward (dx, dw, db) against the naive loops. */
 static void check_conv_backward(const st_conv2d_geom *g, st_rng *r)
 {
-    float *x = rand_buf(r, in_size(g)), *w = rand_buf(r, w_size(g)), *dy = rand_buf(r, out_size(g));
-    float *dx = rand_buf(r, in_size(g)), *dw = rand_buf(r, w_size(g)), *db = rand_buf(r, (size_t)g->out_c);
-    float *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
-    double *ndx = calloc(in_size(g), sizeof *ndx), *ndw = calloc(w_size(g), sizeof *ndw);
-    double *ndb = calloc((size_t)g->out_c, sizeof *ndb);
-    st_conv2d_backward(g, x, w, dy, dx, dw, db, ws);
-    grad_ctx c = {x, w, dy, ndx, ndw};
+    grad_bufs b = grad_bufs_new(g, in_size(g), out_size(g), (size_t)g->out_c, r);
+    st_conv2d_backward(g, b.x, b.w, b.dy, b.dx, b.dw, b.db, b.ws);
+    grad_ctx c = {b.x, b.w, b.dy, b.ndx, b.ndw};
     naive_taps(g, grad_tap, &c);
-    for (size_t i = 0; i < out_size(g); i++) ndb[i % (size_t)g->out_c] += dy[i];
-    check_close_buf(dx, ndx, in_size(g), 1e-5, "conv dx");
-    check_close_buf(dw, ndw, w_size(g), 1e-5, "conv dw");
-    check_close_buf(db, ndb, (size_t)g->out_c, 1e-5, "conv db");
-    free(x), free(w), free(dy), free(dx), free(dw), free(db), free(ws), free(ndx), free(ndw), free(ndb);
+    grad_bufs_check(&b, "conv dx", "conv dw", "conv db");
 }
 
 static void test_conv_backward_matches_naive(void)
@@ -253,24 +276,16 @@ static void test_transpose_is_adjoint(void)
  * conv loops (dx = conv(dy), dw[t,ci,co] = sum dy[in-pos] x[out-pos]). */
 static void check_transpose_backward(const st_conv2d_geom *g, st_rng *r)
 {
-    float *x = rand_buf(r, out_size(g)), *w = rand_buf(r, w_size(g)), *dy = rand_buf(r, in_size(g));
-    float *dx = rand_buf(r, out_size(g)), *dw = rand_buf(r, w_size(g)), *db = rand_buf(r, (size_t)g->in_c);
-    float *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
-    double *ndx = calloc(out_size(g), sizeof *ndx), *ndw = calloc(w_size(g), sizeof *ndw);
-    double *ndb = calloc((size_t)g->in_c, sizeof *ndb);
-    st_conv2d_transpose_backward(g, x, w, dy, dx, dw, db, ws);
-    fwd_ctx f = {dy, w, ndx};
+    grad_bufs b = grad_bufs_new(g, out_size(g), in_size(g), (size_t)g->in_c, r);
+    st_conv2d_transpose_backward(g, b.x, b.w, b.dy, b.dx, b.dw, b.db, b.ws);
+    fwd_ctx f = {b.dy, b.w, b.ndx};
     naive_taps(g, fwd_tap, &f);
     /* dw: the conv's weight gradient with input dy and output gradient x. */
     double *scratch = calloc(in_size(g), sizeof *scratch);
-    grad_ctx c = {dy, w, x, scratch, ndw};
+    grad_ctx c = {b.dy, b.w, b.x, scratch, b.ndw};
     naive_taps(g, grad_tap, &c);
-    for (size_t i = 0; i < in_size(g); i++) ndb[i % (size_t)g->in_c] += dy[i];
-    check_close_buf(dx, ndx, out_size(g), 1e-5, "convT dx");
-    check_close_buf(dw, ndw, w_size(g), 1e-5, "convT dw");
-    check_close_buf(db, ndb, (size_t)g->in_c, 1e-5, "convT db");
-    free(x), free(w), free(dy), free(dx), free(dw), free(db), free(ws), free(ndx), free(ndw), free(ndb),
-        free(scratch);
+    free(scratch);
+    grad_bufs_check(&b, "convT dx", "convT dw", "convT db");
 }
 
 static void test_transpose_backward_matches_naive(void)
@@ -349,30 +364,6 @@ static void test_finite_differences(void)
     fd_check(&g, 1, &r);
 }
 
-/* Geometries of the Winograd path (conv_winograd.c: 5x5 stride 2, and 3x3
- * stride 1, with in_c % 8 == 0 and out_c % 16 == 0 on AVX2 + FMA). */
-enum { SAME = -1 }; /* pad: TensorFlow SAME instead of explicit padding */
-typedef struct geom_case {
-    int batch, h, w, in_c, out_c, k, stride, pad;
-} geom_case;
-
-static void geom_of(const geom_case *c, st_conv2d_geom *g)
-{
-    if (c->pad == SAME)
-        CHECK_OK(st_conv2d_geom_same(g, c->batch, c->h, c->w, c->in_c, c->out_c, c->k, c->k, c->stride));
-    else
-        CHECK_OK(st_conv2d_geom_explicit(g, c->batch, c->h, c->w, c->in_c, c->out_c, c->k, c->k, c->stride, c->pad));
-}
-
-/* conv1 of core/src/cae.c onto its window (setup_geometry, 32x32 input):
- * outputs 1..18 of SAME on the input padded to 40x40 read the image from
- * padding 3 on; 18 outputs leave 4 rows of padding after, which
- * st_conv2d_geom_explicit cannot express. */
-static st_conv2d_geom cae_window(int batch)
-{
-    return (st_conv2d_geom){batch, 32, 32, 16, 18, 18, 32, 5, 5, 2, 2, 3, 3};
-}
-
 /* The convolution's gradients and the transpose's forward and backward
  * passes against the naive loops; a failure names the geometry. */
 static void check_all_passes(const st_conv2d_geom *g, st_rng *r)
@@ -381,10 +372,7 @@ static void check_all_passes(const st_conv2d_geom *g, st_rng *r)
     check_conv_backward(g, r);
     check_transpose_forward(g, r);
     check_transpose_backward(g, r);
-    if (testing_failures_in_test != failures)
-        fprintf(stderr, "  geometry: batch %d, %dx%dx%d -> %dx%dx%d, k %d, stride %d, pad %d,%d\n", g->batch,
-                g->in_h, g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->stride_h, g->pad_top,
-                g->pad_left);
+    name_geometry_on_failure(g, failures);
 }
 
 /* Chunks of tiles (2x2 output blocks; see conv_winograd.c) hold
@@ -399,43 +387,16 @@ static void test_winograd_geometries_match_naive(void)
 {
     st_rng r;
     st_rng_seed(&r, 17);
-    const geom_case cases[] = {
-        /* 5x5 stride 2, paddings 0..4, odd, even and non-square sizes */
-        {2, 9, 7, 8, 16, 5, 2, 0}, {1, 8, 10, 16, 32, 5, 2, 0}, {2, 7, 6, 8, 16, 5, 2, 1},
-        {1, 11, 9, 24, 48, 5, 2, 1}, {2, 6, 9, 16, 16, 5, 2, 2}, {1, 10, 7, 24, 32, 5, 2, 2},
-        {2, 5, 8, 8, 48, 5, 2, 3}, {1, 9, 12, 16, 32, 5, 2, 3}, {2, 7, 5, 8, 32, 5, 2, 4},
-        {1, 6, 6, 24, 16, 5, 2, 4},
-        /* inputs smaller than the kernel (the output's reach is mostly padding) */
-        {3, 1, 1, 8, 16, 5, 2, 2}, {2, 1, 1, 16, 32, 5, 2, 4}, {2, 2, 3, 8, 16, 5, 2, 2},
-        {2, 2, 3, 16, 48, 5, 2, 3}, {2, 3, 5, 8, 16, 5, 2, 1}, {1, 3, 5, 24, 32, 5, 2, 4},
-        {2, 1, 1, 8, 16, 5, 2, SAME}, {2, 2, 3, 16, 32, 5, 2, SAME}, {2, 3, 5, 8, 16, 5, 2, SAME},
-        {2, 9, 6, 24, 48, 5, 2, SAME}, {1, 8, 8, 8, 16, 5, 2, SAME}, {2, 7, 10, 16, 32, 5, 2, SAME},
-        /* the autoencoder's conv1 and conv2 (default filters, 16 input
-         * channels): 100 and 2 x 25 tiles cross forward and adjoint chunks
-         * (60 and 30) */
-        {1, 40, 40, 16, 32, 5, 2, SAME}, {2, 20, 20, 32, 64, 5, 2, SAME},
-        /* 5 x 9 = 45 tiles forward and adjoint: 42 + 3 */
-        {5, 9, 10, 24, 48, 5, 2, SAME},
-        /* 20 x 36 = 720 tiles in every pass, chunk boundaries inside
-         * images: 5 x 126 + 90 forward and adjoint, 678 + 42 gradient */
-        {20, 22, 22, 8, 16, 5, 2, 3},
-        /* one tile per image, 337 tiles in every pass: 336 + 1 gradient */
-        {337, 2, 3, 16, 32, 5, 2, SAME},
-        /* 3x3 stride 1, paddings 0..2, 32 or more input channels; 8, 16
-         * and 24 are declined (too short products below 32, and the
-         * adjoint's 16-column products need in_c % 16 == 0) */
-        {2, 7, 9, 32, 32, 3, 1, 0}, {1, 3, 4, 32, 16, 3, 1, 0}, {2, 6, 5, 48, 32, 3, 1, 1},
-        {2, 1, 1, 32, 16, 3, 1, 1}, {2, 2, 3, 32, 16, 3, 1, 2}, {1, 9, 8, 32, 48, 3, 1, 2},
-        {2, 5, 6, 32, 16, 3, 1, SAME}, {2, 7, 9, 8, 16, 3, 1, 0}, {2, 1, 1, 16, 16, 3, 1, 1},
-        {1, 9, 8, 24, 48, 3, 1, 2},
-        /* 29 x 36 = 1044 tiles in every pass, chunk boundaries inside
-         * images: 8 x 128 + 20 forward and adjoint, 678 + 366 gradient
-         * (width in_c + out_c = 48) */
-        {29, 12, 12, 32, 16, 3, 1, 1},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    /* chunk boundaries inside images, in every pass: 20 x 36 = 720 tiles
+     * (5 x 126 + 90 forward and adjoint, 678 + 42 gradient); one tile per
+     * image, 337 tiles (336 + 1 gradient); 3x3 stride 1, 29 x 36 = 1044
+     * tiles (8 x 128 + 20 forward and adjoint, 678 + 366 gradient; width
+     * in_c + out_c = 48) */
+    const geom_case crossing[] = {
+        {20, 22, 22, 8, 16, 5, 2, 3}, {337, 2, 3, 16, 32, 5, 2, SAME}, {29, 12, 12, 32, 16, 3, 1, 1}};
+    for (size_t i = 0; i < WINOGRAD_CASES + sizeof crossing / sizeof crossing[0]; i++) {
         st_conv2d_geom g;
-        geom_of(&cases[i], &g);
+        geom_of(i < WINOGRAD_CASES ? &winograd_cases[i] : &crossing[i - WINOGRAD_CASES], &g);
         check_all_passes(&g, &r);
     }
     /* 81 tiles forward, 64 adjoint: both cross 60 */

@@ -5,6 +5,7 @@
 #include "strata/conv.h"
 #include "strata/rng.h"
 #include "testing.h"
+#include "conv_cases.h"
 
 /* y[n,oy,ox,co] = b[co] + sum x[n, oy*s-pt+kh, ox*s-pl+kw, ci] w[kh,kw,ci,co] */
 static void naive_conv(const st_conv2d_geom *g, const float *x, const float *w, const float *b, double *y)
@@ -178,30 +179,6 @@ static void test_fused_epilogue_matches_separate_passes(void)
     check_fused(&g, 1, 1, 99);
 }
 
-/* Geometries of the Winograd path (conv_winograd.c: 5x5 stride 2, and 3x3
- * stride 1, with in_c % 8 == 0 and out_c % 16 == 0 on AVX2 + FMA). */
-enum { SAME = -1 }; /* pad: TensorFlow SAME instead of explicit padding */
-typedef struct geom_case {
-    int batch, h, w, in_c, out_c, k, stride, pad;
-} geom_case;
-
-static void geom_of(const geom_case *c, st_conv2d_geom *g)
-{
-    if (c->pad == SAME)
-        CHECK_OK(st_conv2d_geom_same(g, c->batch, c->h, c->w, c->in_c, c->out_c, c->k, c->k, c->stride));
-    else
-        CHECK_OK(st_conv2d_geom_explicit(g, c->batch, c->h, c->w, c->in_c, c->out_c, c->k, c->k, c->stride, c->pad));
-}
-
-/* conv1 of core/src/cae.c onto its window (setup_geometry, 32x32 input):
- * outputs 1..18 of SAME on the input padded to 40x40 read the image from
- * padding 3 on; 18 outputs leave 4 rows of padding after, which
- * st_conv2d_geom_explicit cannot express. */
-static st_conv2d_geom cae_window(int batch)
-{
-    return (st_conv2d_geom){batch, 32, 32, 16, 18, 18, 32, 5, 5, 2, 2, 3, 3};
-}
-
 /* The forward pass without bias against the naive loop, and the fused
  * epilogue in its four modes; a failure names the geometry. */
 static void check_forward_passes(const st_conv2d_geom *g, uint64_t seed)
@@ -209,10 +186,7 @@ static void check_forward_passes(const st_conv2d_geom *g, uint64_t seed)
     const int failures = testing_failures_in_test;
     check_against_naive(g, 0, seed);
     for (int m = 0; m < 4; m++) check_fused(g, m & 1, m >> 1, seed + 1 + (uint64_t)m);
-    if (testing_failures_in_test != failures)
-        fprintf(stderr, "  geometry: batch %d, %dx%dx%d -> %dx%dx%d, k %d, stride %d, pad %d,%d\n", g->batch,
-                g->in_h, g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->stride_h, g->pad_top,
-                g->pad_left);
+    name_geometry_on_failure(g, failures);
 }
 
 /* Forward chunks hold 6144 / (4 in_c + out_c) tiles (2x2 output blocks;
@@ -221,37 +195,12 @@ static void check_forward_passes(const st_conv2d_geom *g, uint64_t seed)
  * 30 tiles of ceil(out_h / 2) x ceil(out_w / 2) per image. */
 static void test_winograd_geometries_match_naive_loop(void)
 {
-    const geom_case cases[] = {
-        /* 5x5 stride 2, paddings 0..4, odd, even and non-square sizes */
-        {2, 9, 7, 8, 16, 5, 2, 0}, {1, 8, 10, 16, 32, 5, 2, 0}, {2, 7, 6, 8, 16, 5, 2, 1},
-        {1, 11, 9, 24, 48, 5, 2, 1}, {2, 6, 9, 16, 16, 5, 2, 2}, {1, 10, 7, 24, 32, 5, 2, 2},
-        {2, 5, 8, 8, 48, 5, 2, 3}, {1, 9, 12, 16, 32, 5, 2, 3}, {2, 7, 5, 8, 32, 5, 2, 4},
-        {1, 6, 6, 24, 16, 5, 2, 4},
-        /* inputs smaller than the kernel (the output's reach is mostly padding) */
-        {3, 1, 1, 8, 16, 5, 2, 2}, {2, 1, 1, 16, 32, 5, 2, 4}, {2, 2, 3, 8, 16, 5, 2, 2},
-        {2, 2, 3, 16, 48, 5, 2, 3}, {2, 3, 5, 8, 16, 5, 2, 1}, {1, 3, 5, 24, 32, 5, 2, 4},
-        {2, 1, 1, 8, 16, 5, 2, SAME}, {2, 2, 3, 16, 32, 5, 2, SAME}, {2, 3, 5, 8, 16, 5, 2, SAME},
-        {2, 9, 6, 24, 48, 5, 2, SAME}, {1, 8, 8, 8, 16, 5, 2, SAME}, {2, 7, 10, 16, 32, 5, 2, SAME},
-        /* the autoencoder's conv1 and conv2 (default filters, 16 input
-         * channels): 100 and 2 x 25 tiles cross chunks of 60 and 30 */
-        {1, 40, 40, 16, 32, 5, 2, SAME}, {2, 20, 20, 32, 64, 5, 2, SAME},
-        /* 5 x 9 = 45 tiles: 42 + 3 */
-        {5, 9, 10, 24, 48, 5, 2, SAME},
-        /* 7 x 20 = 140 tiles: 126 + 14, the boundary inside an image */
-        {7, 13, 17, 8, 16, 5, 2, 2},
-        /* 3x3 stride 1, paddings 0..2, 32 or more input channels; 8, 16
-         * and 24 are declined */
-        {2, 7, 9, 32, 32, 3, 1, 0}, {1, 3, 4, 32, 16, 3, 1, 0}, {2, 6, 5, 48, 32, 3, 1, 1},
-        {2, 1, 1, 32, 16, 3, 1, 1}, {2, 2, 3, 32, 16, 3, 1, 2}, {1, 9, 8, 32, 48, 3, 1, 2},
-        {2, 5, 6, 32, 16, 3, 1, SAME}, {2, 7, 9, 8, 16, 3, 1, 0}, {2, 1, 1, 16, 16, 3, 1, 1},
-        {1, 9, 8, 24, 48, 3, 1, 2},
-        /* 8 x 42 = 336 tiles: 128 + 128 + 80, boundaries inside images
-         * (width in_c + out_c = 48) */
-        {8, 11, 13, 32, 16, 3, 1, 1},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    /* chunk boundaries inside images: 7 x 20 = 140 tiles (126 + 14); 3x3
+     * stride 1, 8 x 42 = 336 tiles (128 + 128 + 80; width in_c + out_c) */
+    const geom_case crossing[] = {{7, 13, 17, 8, 16, 5, 2, 2}, {8, 11, 13, 32, 16, 3, 1, 1}};
+    for (size_t i = 0; i < WINOGRAD_CASES + sizeof crossing / sizeof crossing[0]; i++) {
         st_conv2d_geom g;
-        geom_of(&cases[i], &g);
+        geom_of(i < WINOGRAD_CASES ? &winograd_cases[i] : &crossing[i - WINOGRAD_CASES], &g);
         check_forward_passes(&g, 100 + 8 * i);
     }
     /* 81 tiles: 60 + 21 */
