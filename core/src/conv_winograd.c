@@ -180,10 +180,59 @@ static void block_taps(const st_conv2d_geom *g, const axis *ah, const axis *aw, 
         }
 }
 
-/* u[point][k][n] = (G g G^T)[point] with g the block kernel of input
- * channel k = (qh, qw, c) and output channel n. */
-__attribute__((target("avx2,fma"))) static void transform_kernel(const st_conv2d_geom *g, const axis *ah,
-                                                                 const axis *aw, const float *w, float *u)
+/* u = G g G^T for one block-kernel row and 8 output channels: g's taps
+ * are read at w + at[y][x] (zero where at < 0), u's 16 points written
+ * `point` floats apart from u. */
+VEC_FN void hwio_to_points(const float *w, const ptrdiff_t at[3][3], float *u, size_t point)
+{
+    __m256 rows[4][3]; /* G g: 4 rows of 3 columns */
+    UNROLL
+    for (int x = 0; x < 3; x++) {
+        __m256 col[3];
+        UNROLL
+        for (int y = 0; y < 3; y++) col[y] = at[y][x] < 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(w + at[y][x]);
+        __m256 t[4];
+        kernel_1d(col[0], col[1], col[2], t);
+        UNROLL
+        for (int y = 0; y < 4; y++) rows[y][x] = t[y];
+    }
+    UNROLL
+    for (int y = 0; y < 4; y++) {
+        __m256 t[4];
+        kernel_1d(rows[y][0], rows[y][1], rows[y][2], t);
+        UNROLL
+        for (int x = 0; x < 4; x++) _mm256_storeu_ps(u + (y * 4 + x) * point, t[x]);
+    }
+}
+
+/* The adjoint: dg = G^T du G, written to the taps that are kernel taps. */
+VEC_FN void points_to_hwio(const float *du, size_t point, const ptrdiff_t at[3][3], float *dw)
+{
+    __m256 cols[4][3]; /* G^T along x for each of the 4 rows */
+    UNROLL
+    for (int y = 0; y < 4; y++) {
+        __m256 u[4];
+        UNROLL
+        for (int x = 0; x < 4; x++) u[x] = _mm256_loadu_ps(du + (y * 4 + x) * point);
+        kernel_1d_adjoint(u, cols[y]);
+    }
+    UNROLL
+    for (int x = 0; x < 3; x++) {
+        const __m256 u[4] = {cols[0][x], cols[1][x], cols[2][x], cols[3][x]};
+        __m256 gx[3];
+        kernel_1d_adjoint(u, gx);
+        UNROLL
+        for (int y = 0; y < 3; y++)
+            if (at[y][x] >= 0) _mm256_storeu_ps(dw + at[y][x], gx[y]);
+    }
+}
+
+/* The kernel transform u[point][k][n] = (G g G^T)[point], g the block
+ * kernel of input channel k = (qh, qw, c) and output channel n, from the
+ * HWIO kernel (to_points), or its adjoint from du back to the HWIO dw,
+ * keeping the taps that are kernel taps. */
+__attribute__((target("avx2,fma"))) static void kernel_pass(const st_conv2d_geom *g, const axis *ah, const axis *aw,
+                                                            bool to_points, const float *src, float *dst)
 {
     const int n_out = g->out_c;
     const size_t point = kernel_point(g);
@@ -191,26 +240,11 @@ __attribute__((target("avx2,fma"))) static void transform_kernel(const st_conv2d
         ptrdiff_t at[3][3];
         block_taps(g, ah, aw, k, at);
         for (int n0 = 0; n0 < n_out; n0 += 8) {
-            __m256 rows[4][3]; /* G g: 4 rows of 3 columns */
-            UNROLL
-            for (int x = 0; x < 3; x++) {
-                __m256 col[3];
-                UNROLL
-                for (int y = 0; y < 3; y++)
-                    col[y] = at[y][x] < 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(w + at[y][x] + n0);
-                __m256 t[4];
-                kernel_1d(col[0], col[1], col[2], t);
-                UNROLL
-                for (int y = 0; y < 4; y++) rows[y][x] = t[y];
-            }
-            UNROLL
-            for (int y = 0; y < 4; y++) {
-                __m256 t[4];
-                kernel_1d(rows[y][0], rows[y][1], rows[y][2], t);
-                UNROLL
-                for (int x = 0; x < 4; x++)
-                    _mm256_storeu_ps(u + (y * 4 + x) * point + (size_t)k * n_out + n0, t[x]);
-            }
+            const size_t row = (size_t)k * n_out + n0; /* within a point */
+            if (to_points)
+                hwio_to_points(src + n0, at, dst + row, point);
+            else
+                points_to_hwio(src + row, point, at, dst + n0);
         }
     }
 }
@@ -515,37 +549,6 @@ __attribute__((target("avx2,fma"))) static void accumulate(const product *pr, co
     }
 }
 
-/* dw (HWIO) = G^T du G per block tap, keeping the taps that are kernel taps. */
-__attribute__((target("avx2,fma"))) static void kernel_grad(const st_conv2d_geom *g, const axis *ah, const axis *aw,
-                                                            const float *du, float *dw)
-{
-    const int n_out = g->out_c;
-    const size_t point = kernel_point(g);
-    for (int k = 0; k < groups_of(g) * g->in_c; k++) {
-        ptrdiff_t at[3][3];
-        block_taps(g, ah, aw, k, at);
-        for (int n0 = 0; n0 < n_out; n0 += 8) {
-            __m256 cols[4][3]; /* G^T along x for each of the 4 rows */
-            UNROLL
-            for (int y = 0; y < 4; y++) {
-                __m256 u[4];
-                UNROLL
-                for (int x = 0; x < 4; x++) u[x] = _mm256_loadu_ps(du + (y * 4 + x) * point + (size_t)k * n_out + n0);
-                kernel_1d_adjoint(u, cols[y]);
-            }
-            UNROLL
-            for (int x = 0; x < 3; x++) {
-                const __m256 u[4] = {cols[0][x], cols[1][x], cols[2][x], cols[3][x]};
-                __m256 gx[3];
-                kernel_1d_adjoint(u, gx);
-                UNROLL
-                for (int y = 0; y < 3; y++)
-                    if (at[y][x] >= 0) _mm256_storeu_ps(dw + at[y][x] + n0, gx[y]);
-            }
-        }
-    }
-}
-
 /* ---- entry points ---- */
 
 bool st_winograd_fits(const st_conv2d_geom *g)
@@ -698,7 +701,7 @@ void st_winograd_forward(const st_conv2d_geom *g, const float *x, const float *w
 {
     const axis ah = axis_h(g), aw = axis_w(g);
     plan p = forward_plan(g, false, workspace, NULL);
-    transform_kernel(g, &ah, &aw, w, p.u);
+    kernel_pass(g, &ah, &aw, true, w, p.u);
     const epilogue ep = {b, residual, relu};
     convolve(&p, x, y, &ep);
 }
@@ -708,7 +711,7 @@ void st_winograd_adjoint(const st_conv2d_geom *g, const float *src, const float 
 {
     const axis ah = axis_h(g), aw = axis_w(g);
     plan p = adjoint_plan(g, workspace, NULL);
-    transform_kernel(g, &ah, &aw, w, p.ut);
+    kernel_pass(g, &ah, &aw, true, w, p.ut);
     transpose_kernel(p.ut, p.n_all, p.k_all, p.st.u, p.u);
     const epilogue ep = {b, NULL, false};
     convolve(&p, src, dst, &ep);
@@ -725,5 +728,5 @@ void st_winograd_weight_grad(const st_conv2d_geom *g, const float *a, const floa
         p.pr.count = count;
         accumulate(&p.pr, p.v, p.m, p.u, &p.st, t0 == 0);
     }
-    kernel_grad(g, &ah, &aw, p.u, dw);
+    kernel_pass(g, &ah, &aw, false, p.u, dw);
 }
