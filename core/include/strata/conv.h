@@ -1,4 +1,7 @@
-/* 2-d convolution and its transpose, NHWC, as one GEMM over the batch.
+/* 2-d convolution and its transpose, NHWC. Each call picks its algorithm
+ * by geometry: Winograd F(2x2, 3x3) for 5x5 stride-2 and (32+ input
+ * channels) 3x3 stride-1 kernels, a direct AVX2 kernel, or im2col + SGEMM;
+ * all give the convolution's value to float rounding.
  *
  * Layouts: activations [N, H, W, C]; kernels [KH, KW, C_in, C_out]
  * (HWIO, the Keras layout; PyTorch OIHW weights are permuted at load).
