@@ -581,23 +581,24 @@ typedef struct plan {
     side in, out;
     tiling tl;
     product pr; /* count is set per chunk */
-    int k_all, n_all, chunk, tiles;
+    int chunk, tiles;
     strides st;
     float *u, *ut, *v, *m;
     frame fr;
 } plan;
 
-/* The layout for a product with K = k_all and N = n_all per point, reading
- * `in` through tiling tl; kernels is the number of kernel-sized arrays.
+/* The layout for the products pr (K = pr.k_all, N = pr.n_all per point),
+ * reading `in` through tiling tl; kernels is the number of kernel-sized
+ * arrays.
  * The products of the forward and adjoint passes read whole rows of K, and
  * their transforms all 16 points of a tile: tile-major chunks keep both
  * sequential. The weight gradient walks one point down all tiles of a
  * large chunk: point-major keeps that walk within a few pages. */
-static plan plan_of(const st_conv2d_geom *g, side in, side out, tiling tl, int k_all, int n_all, int chunk,
-                    bool tile_major, int kernels, float *ws, size_t *floats)
+static plan plan_of(const st_conv2d_geom *g, side in, side out, tiling tl, product pr, int chunk, bool tile_major,
+                    int kernels, float *ws, size_t *floats)
 {
-    plan p = {in, out, tl, {0}, k_all, n_all, chunk, g->batch * tl.tiles_h * tl.tiles_w, {0, 0, 0, 0, 0}, NULL, NULL,
-              NULL, NULL, {0}};
+    const int k_all = pr.k_all, n_all = pr.n_all;
+    plan p = {in, out, tl, pr, chunk, g->batch * tl.tiles_h * tl.tiles_w, {0, 0, 0, 0, 0}, NULL, NULL, NULL, NULL, {0}};
     if (tile_major)
         p.st = (strides){(size_t)k_all, (size_t)POINTS * k_all, kernel_point(g), (size_t)n_all, (size_t)POINTS * n_all};
     else /* padded like kernel_point */
@@ -652,11 +653,10 @@ static plan forward_plan(const st_conv2d_geom *g, bool grad, float *ws, size_t *
     const side in = {g->in_h, g->in_w, g->in_c, g->stride_h}, out = {g->out_h, g->out_w, g->out_c, 1};
     const tiling tl = {tiles_of(g->out_h), tiles_of(g->out_w), ah.dmin, aw.dmin};
     const int k_all = groups_of(g) * g->in_c, n_all = g->out_c;
+    product pr = {0, k_all, n_all, g->in_c, true, {0}};
+    live_groups(&ah, &aw, false, pr.live);
     const int chunk = chunk_tiles(k_all + n_all, grad ? GRAD_CHUNK_TARGET : CHUNK_TARGET);
-    plan p = plan_of(g, in, out, tl, k_all, n_all, chunk, !grad, 1, ws, floats);
-    p.pr = (product){0, k_all, n_all, g->in_c, true, {0}};
-    live_groups(&ah, &aw, false, p.pr.live);
-    return p;
+    return plan_of(g, in, out, tl, pr, chunk, !grad, 1, ws, floats);
 }
 
 static plan adjoint_plan(const st_conv2d_geom *g, float *ws, size_t *floats)
@@ -667,10 +667,9 @@ static plan adjoint_plan(const st_conv2d_geom *g, float *ws, size_t *floats)
      * correlation starting at j - dmin - 2 with the taps reversed */
     const tiling tl = {tiles_of(ah.blocks), tiles_of(aw.blocks), -ah.dmin - 2, -aw.dmin - 2};
     const int k_all = g->out_c, n_all = groups_of(g) * g->in_c;
-    plan p = plan_of(g, in, out, tl, k_all, n_all, chunk_tiles(k_all + n_all, CHUNK_TARGET), true, 2, ws, floats);
-    p.pr = (product){0, k_all, n_all, g->in_c, false, {0}};
-    live_groups(&ah, &aw, true, p.pr.live);
-    return p;
+    product pr = {0, k_all, n_all, g->in_c, false, {0}};
+    live_groups(&ah, &aw, true, pr.live);
+    return plan_of(g, in, out, tl, pr, chunk_tiles(k_all + n_all, CHUNK_TARGET), true, 2, ws, floats);
 }
 
 size_t st_winograd_workspace_floats(const st_conv2d_geom *g)
@@ -712,7 +711,7 @@ void st_winograd_adjoint(const st_conv2d_geom *g, const float *src, const float 
     const axis ah = axis_h(g), aw = axis_w(g);
     plan p = adjoint_plan(g, workspace, NULL);
     kernel_pass(g, &ah, &aw, true, w, p.ut);
-    transpose_kernel(p.ut, p.n_all, p.k_all, p.st.u, p.u);
+    transpose_kernel(p.ut, p.pr.n_all, p.pr.k_all, p.st.u, p.u);
     const epilogue ep = {b, NULL, false};
     convolve(&p, src, dst, &ep);
 }
