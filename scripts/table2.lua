@@ -57,7 +57,7 @@ report.n_train, report.n_test = #train, #test
 
 local ac = strata.ac.new { net = net, model = data_dir .. "/resnet-cifar10-weights/resnet56.safetensors", dir = out,
   seed = o.seed, layers = strata.ac.TABLE1 }
-ac:fit(train, { epochs = s.epochs, maxiter = s.maxiter, threads = o.threads })
+ac:fit(train, { epochs = s.epochs, maxiter = s.maxiter, cores = o.threads })
 report.timings.fit = since(w0, c0)
 report.timings.extract_wall = ac.timings.extract
 report.timings.layers_wall = ac.timings.layers

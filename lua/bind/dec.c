@@ -13,6 +13,8 @@
  *       callback(progress) gets {layer, event, stage, epoch, step, total,
  *       loss, kl, mse, delta, checkpoint}; returning false stops training.
  *       An error in the callback stops training and is raised again.
+ *   strata.core.dec_fit_many({trainer, ...}, {x, ...}, jobs [, callback])
+ *       -> {result or false, ...}: several trainers at once (dec.h)
  *   trainer:predict(x) -> q, z;  trainer:stage(), trainer:epoch(),
  *   trainer:iteration(), trainer:centroids() (a copy),
  *   trainer:save_checkpoint([path]), trainer:load_checkpoint([path])
@@ -275,6 +277,22 @@ static void push_owned(lua_State *L, st_tensor **t, const char *key)
     }
 }
 
+/* The result as a table; its tensors move into Lua, the rest is freed. */
+static void push_result(lua_State *L, st_dec_result *r)
+{
+    lua_createtable(L, 0, 9);
+    push_owned(L, &r->q, "q");
+    push_owned(L, &r->labels, "labels");
+    push_owned(L, &r->embeddings, "embeddings");
+    push_owned(L, &r->centroids, "centroids");
+    push_owned(L, &r->pretrain_loss, "pretrain_loss");
+    push_owned(L, &r->cluster_loss, "cluster_loss");
+    set_int(L, "iterations", r->iterations);
+    set_str(L, "stop", st_dec_stop_name(r->stop));
+    set_num(L, "delta", r->delta);
+    st_dec_result_free(r);
+}
+
 static int m_fit(lua_State *L)
 {
     st_dec *d = check_dec(L, 1);
@@ -294,18 +312,51 @@ static int m_fit(lua_State *L)
         lua_pushliteral(L, "stopped");
         return 2;
     }
-    lua_createtable(L, 0, 9);
-    /* the result's tensors move into Lua one by one; what is left is freed */
-    push_owned(L, &r->q, "q");
-    push_owned(L, &r->labels, "labels");
-    push_owned(L, &r->embeddings, "embeddings");
-    push_owned(L, &r->centroids, "centroids");
-    push_owned(L, &r->pretrain_loss, "pretrain_loss");
-    push_owned(L, &r->cluster_loss, "cluster_loss");
-    set_int(L, "iterations", r->iterations);
-    set_str(L, "stop", st_dec_stop_name(r->stop));
-    set_num(L, "delta", r->delta);
-    st_dec_result_free(r);
+    push_result(L, r);
+    return 1;
+}
+
+/* strata.core.dec_fit_many({trainer, ...}, {x, ...}, jobs [, callback])
+ * -> {result or false (stopped), ...}: st_dec_fit_many. The callback runs
+ * on the worker threads, one call at a time, while this call blocks the
+ * Lua thread; returning false (or an error, raised again here) stops all. */
+static int l_dec_fit_many(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const lua_Integer n = luaL_len(L, 1), jobs = luaL_checkinteger(L, 3);
+    if (luaL_len(L, 2) != n) return luaL_error(L, "dec_fit_many: %d trainers but %d activation arrays", (int)n,
+                                               (int)luaL_len(L, 2));
+    if (n < 1 || n > 64) return luaL_error(L, "dec_fit_many: 1 to 64 trainers expected, got %d", (int)n);
+    if (jobs < 1) return luaL_error(L, "dec_fit_many: jobs must be at least 1, got %d", (int)jobs);
+    if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
+    lua_settop(L, 4);
+    st_dec *d[64];
+    const st_tensor *x[64];
+    st_dec_result *out[64];
+    for (int i = 0; i < n; i++) {
+        /* the argument tables keep trainers and arrays alive during the call */
+        lua_geti(L, 1, i + 1);
+        d[i] = check_dec(L, -1);
+        lua_geti(L, 2, i + 1);
+        x[i] = st_lua_check_tensor(L, -1);
+        lua_pop(L, 2);
+    }
+    callback_ctx ctx = {L, 4, false};
+    st_status s = st_dec_fit_many(d, x, (int)n, (int)jobs, lua_isnil(L, 4) ? NULL : call_lua, &ctx, out);
+    if (ctx.failed) {
+        for (int i = 0; s == ST_OK && i < n; i++) st_dec_result_free(out[i]);
+        return lua_error(L);
+    }
+    ST_LUA_CHECK(L, s);
+    lua_createtable(L, (int)n, 0);
+    for (int i = 0; i < n; i++) {
+        if (out[i])
+            push_result(L, out[i]);
+        else
+            lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 
@@ -388,6 +439,7 @@ void st_lua_register_dec(lua_State *L)
                                    {"l2norm", l_l2norm},
                                    {"l2norm_backward", l_l2norm_backward},
                                    {"dec_new", l_dec_new},
+                                   {"dec_fit_many", l_dec_fit_many},
                                    {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

@@ -240,7 +240,7 @@ end
 
 ----------------------------------------------------------------- fitting
 
-local FIT_KEYS = { progress = true }
+local FIT_KEYS = { progress = true, cores = true, jobs = true }
 for _, k in ipairs(DEC_KEYS) do
   if k ~= "seed" then FIT_KEYS[k] = true end
 end
@@ -286,40 +286,89 @@ function AC:_extract(train, adir, progress)
   return labels
 end
 
--- Trains (or restores) layer l's clustering model; returns the trainer,
--- the training embeddings and the centroids.
-function AC:_fit_layer(l, x, cdir, progress)
+-- Layer l's trained model from an earlier run in cdir, if it is there and
+-- intact: the trainer, the training embeddings and the centroids.
+function AC:_cached_layer(l, cdir)
   local spec = self.config.layers[l]
-  local cfg = copy(spec.dec)
-  cfg.name, cfg.dir = spec.tap, cdir
   local ckpt, zpath, zstamp = cdir .. "/checkpoint.safetensors", cdir .. "/embeddings.npy", cdir .. "/embeddings.sha256"
-  if exists(ckpt) and exists(zpath) and exists(zstamp) then
-    local f = io.open(zstamp)
-    local want = f:read("a"):gsub("%s+$", "")
-    f:close()
-    if core.sha256_file(ckpt) == want then
-      local trainer = dec.new(spec.shape, cfg)
-      local ok, err = trainer:load_checkpoint(ckpt)
-      if ok and trainer:stage() == "done" then
-        self:log("layer %d (%s): reusing the trained model in %s", l, spec.tap, cdir)
-        return trainer, assert(core.load_npy(zpath)), trainer:centroids()
-      end
-      self:log("layer %d (%s): cached model not usable (%s); training", l, spec.tap, err or trainer:stage())
-    end
-  end
-  self:log("layer %d (%s): %s %d clusters (%d pretraining epochs, %d iterations) on %d activations %s", l, spec.tap,
-    exists(ckpt) and "resuming from its checkpoint:" or "training", cfg.clusters, cfg.epochs or 3, cfg.maxiter or 280,
-    x:shape()[1], table.concat(spec.shape, "x"))
-  local t0 = os.time()
-  cfg.progress = progress
-  local r, trainer = dec.fit(x, cfg)
-  self:log("layer %d (%s): %s after %d iterations (delta %.4f), %d s", l, spec.tap, r.stop, r.iterations, r.delta,
-    os.time() - t0)
-  assert(core.save_npy(zpath, r.embeddings))
-  local f = assert(io.open(zstamp, "w"))
-  f:write((core.sha256_file(ckpt)), "\n")
+  if not (exists(ckpt) and exists(zpath) and exists(zstamp)) then return nil end
+  local f = io.open(zstamp)
+  local want = f:read("a"):gsub("%s+$", "")
   f:close()
-  return trainer, r.embeddings, r.centroids
+  if core.sha256_file(ckpt) ~= want then return nil end
+  local trainer = dec.new(spec.shape, self:_layer_config(l, cdir))
+  local ok, err = trainer:load_checkpoint(ckpt)
+  if ok and trainer:stage() == "done" then
+    self:log("layer %d (%s): reusing the trained model in %s", l, spec.tap, cdir)
+    return trainer, assert(core.load_npy(zpath)), trainer:centroids()
+  end
+  self:log("layer %d (%s): cached model not usable (%s); training", l, spec.tap, err or trainer:stage())
+  return nil
+end
+
+-- The trainer configuration of layer l, checkpointing to cdir.
+function AC:_layer_config(l, cdir)
+  local cfg = copy(self.config.layers[l].dec)
+  cfg.name, cfg.dir = self.config.layers[l].tap, cdir
+  return cfg
+end
+
+function AC:_log_start(l, cdir, n)
+  local spec, cfg = self.config.layers[l], self.config.layers[l].dec
+  self:log("layer %d (%s): %s %d clusters (%d pretraining epochs, %d iterations, %d thread%s) on %d activations %s",
+    l, spec.tap, exists(cdir .. "/checkpoint.safetensors") and "resuming from its checkpoint:" or "training",
+    cfg.clusters, cfg.epochs or 3, cfg.maxiter or 280, cfg.threads or 1, (cfg.threads or 1) == 1 and "" or "s", n,
+    table.concat(spec.shape, "x"))
+end
+
+-- Keeps layer l's training result: its embeddings (with the checkpoint's
+-- hash, which marks them as belonging to it) and the log line.
+function AC:_keep_layer(l, cdir, r, seconds)
+  self:log("layer %d (%s): %s after %d iterations (delta %.4f), %d s", l, self.config.layers[l].tap, r.stop,
+    r.iterations, r.delta, seconds)
+  assert(core.save_npy(cdir .. "/embeddings.npy", r.embeddings))
+  local f = assert(io.open(cdir .. "/embeddings.sha256", "w"))
+  f:write((core.sha256_file(cdir .. "/checkpoint.safetensors")), "\n")
+  f:close()
+  return r.embeddings, r.centroids
+end
+
+-- Trains the layers in `todo` (indices; their activations in xs, their
+-- directories in dirs), `jobs` at a time; sets trainers, Z, mu and the
+-- layers' timings (from each layer's first event to its last).
+function AC:_train_layers(todo, xs, dirs, jobs, progress)
+  if jobs == 1 or #todo == 1 then
+    for _, l in ipairs(todo) do
+      self:_log_start(l, dirs[l], xs[l]:shape()[1])
+      local t0 = os.time()
+      local cfg = self:_layer_config(l, dirs[l])
+      cfg.progress = progress
+      local r, trainer = dec.fit(xs[l], cfg)
+      self.trainers[l] = trainer
+      self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], r, os.time() - t0)
+      self.timings.layers[l] = os.time() - t0
+    end
+    return
+  end
+  self:log("training %d layers, %d at a time", #todo, jobs)
+  local list, at, first, last = {}, {}, {}, {}
+  for i, l in ipairs(todo) do
+    list[i] = { xs[l], self:_layer_config(l, dirs[l]) }
+    at[self.config.layers[l].tap] = l
+  end
+  local results, trainers = dec.fit_many(list, { workers = jobs, progress = progress, callback = function(p)
+    local l = at[p.layer]
+    if not first[l] then
+      first[l] = os.time()
+      self:_log_start(l, dirs[l], xs[l]:shape()[1])
+    end
+    last[l] = os.time()
+  end })
+  for i, l in ipairs(todo) do
+    self.trainers[l] = trainers[i]
+    self.timings.layers[l] = first[l] and last[l] - first[l] or 0
+    self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], results[i], self.timings.layers[l])
+  end
 end
 
 -- Soft assignments of the training set under layer l (from the cached
@@ -346,7 +395,11 @@ end
 -- posteriors and caches the training embeddings. Every step is resumable:
 -- running it again skips finished work. opts: epochs, maxiter and any
 -- other clustering option for every layer (a layer's own options win),
--- progress (bars on stderr; default when stderr is a terminal).
+-- progress (bars on stderr; default when stderr is a terminal), cores
+-- (threads for the layers' training; default every core) and jobs (layers
+-- trained at once; default min(cores, layers)). A layer without its own
+-- `threads` gets cores // jobs: on few cores, one thread per layer and
+-- layers side by side train faster than one layer on every core.
 -- Returns self; ac.timings then holds the wall seconds of the extraction,
 -- of each layer (layers[l]) and of the whole fit (work reused from an
 -- earlier run counts as what it took now).
@@ -363,8 +416,18 @@ function AC:fit(train, opts)
   local progress = opts.progress
   if progress == nil then progress = core.stderr_is_terminal() and not self.quiet end
   local cfg = self.config
+  local cores, jobs = opts.cores or core.cpu_count(), opts.jobs
+  if math.type(cores) ~= "integer" or cores < 1 then arg_error("fit", 2, "cores: a positive integer expected") end
+  if jobs ~= nil and (math.type(jobs) ~= "integer" or jobs < 1) then
+    arg_error("fit", 2, "jobs: a positive integer expected")
+  end
+  -- From the layer count, not from what is left to train: a resumed fit
+  -- must give each layer the threads it started with (they set the
+  -- rounding of its gradient sums).
+  jobs = jobs or math.min(cores, #cfg.layers)
   for _, layer in ipairs(cfg.layers) do
     layer.dec = resolve_layer(layer.spec, cfg.clustering, opts, cfg.seed)
+    layer.dec.threads = layer.dec.threads or math.max(1, cores // jobs)
     -- a configuration the trainer rejects fails here, before any work
     dec.new(layer.shape, layer.dec):free()
   end
@@ -381,17 +444,22 @@ function AC:fit(train, opts)
   self.train_pred = assert(core.load_npy(adir .. "/pred.npy"))
   self.features = assert(core.map_npy(adir .. "/" .. cfg.feature_tap .. ".npy"))
   self.trainers, self.Z, self.mu, self.checkpoints = {}, {}, {}, {}
+  local todo, xs, dirs = {}, {}, {}
   for l, layer in ipairs(cfg.layers) do
-    local cdir = self.dir .. "/clustering/" .. layer.tap
-    mkdirs(cdir)
-    self.checkpoints[l] = cdir .. "/checkpoint.safetensors"
-    local x = assert(core.map_npy(adir .. "/" .. layer.tap .. ".npy"))
-    local tl = os.time()
-    self.trainers[l], self.Z[l], self.mu[l] = self:_fit_layer(l, x, cdir, progress)
-    self.timings.layers[l] = os.time() - tl
-    x = nil -- the memory map goes with the collector
-    collectgarbage()
+    dirs[l] = self.dir .. "/clustering/" .. layer.tap
+    mkdirs(dirs[l])
+    self.checkpoints[l] = dirs[l] .. "/checkpoint.safetensors"
+    self.trainers[l], self.Z[l], self.mu[l] = self:_cached_layer(l, dirs[l])
+    if self.trainers[l] then
+      self.timings.layers[l] = 0
+    else
+      todo[#todo + 1] = l
+      xs[l] = assert(core.map_npy(adir .. "/" .. layer.tap .. ".npy"))
+    end
   end
+  self:_train_layers(todo, xs, dirs, math.min(jobs, math.max(#todo, 1)), progress)
+  xs = nil -- the memory maps go with the collector
+  collectgarbage()
   self:_fit_posteriors()
   self.timings.fit = os.time() - t0
   self.fitted = true

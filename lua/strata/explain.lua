@@ -37,9 +37,10 @@ layers and clustering:
   --epochs N         autoencoder pretraining epochs (3, the reference's
                      default; the paper's notebook uses 15)
   --maxiter N        clustering iterations (280; the notebook: 980)
-  --threads T        threads of the model's forward passes and of each
-                     layer's autoencoder (default: every core this process
-                     may use)
+  --threads T        threads of the model's forward passes and of the
+                     layers' training (default: every core this process
+                     may use); with fewer threads than layers, T layers
+                     train at once with one thread each
   --posteriors P     truth (default: from the true labels, as the paper) or
                      baseline (from the model's predictions)
   --seed S           every random choice (1)
@@ -287,7 +288,7 @@ local function run(o)
   if o.seed then cfg.seed = o.seed end
   local layers = o.layers and parse_layers(o.layers, o.clusters) or cfg.layers or default_layers(net, o.clusters)
   if #layers == 0 then usage("the model has none of the default taps: give --layers (print(net) lists its taps)") end
-  local fit_opts = { epochs = o.epochs or cfg.epochs, maxiter = o.maxiter or cfg.maxiter, threads = o.threads }
+  local fit_opts = { epochs = o.epochs or cfg.epochs, maxiter = o.maxiter or cfg.maxiter, cores = o.threads }
   local train, test = data.train, data.test
   if o["train-limit"] then
     if o["train-limit"] < 1 or o["train-limit"] > #train then usage("--train-limit: expected 1..%d", #train) end
