@@ -321,6 +321,19 @@ function AC:_log_start(l, cdir, n)
     table.concat(spec.shape, "x"))
 end
 
+-- A callback logging layer l's stages as they end (pretraining epochs,
+-- k-means), with the seconds since t0: where a layer's time goes.
+function AC:_stage_logger(l, t0)
+  local tap = self.config.layers[l].tap
+  return function(p)
+    if p.event == "epoch" then
+      self:log("layer %d (%s): pretraining epoch %d done (last batch mse %.4f), %d s", l, tap, p.epoch, p.mse, os.time() - t0)
+    elseif p.event == "kmeans" then
+      self:log("layer %d (%s): k-means done, %d s", l, tap, os.time() - t0)
+    end
+  end
+end
+
 -- Keeps layer l's training result: its embeddings (with the checkpoint's
 -- hash, which marks them as belonging to it) and the log line.
 function AC:_keep_layer(l, cdir, r, seconds)
@@ -333,38 +346,53 @@ function AC:_keep_layer(l, cdir, r, seconds)
   return r.embeddings, r.centroids
 end
 
--- Trains the layers in `todo` (indices; their activations in xs, their
--- directories in dirs), `jobs` at a time; sets trainers, Z, mu and the
--- layers' timings (from each layer's first event to its last).
-function AC:_train_layers(todo, xs, dirs, jobs, progress)
-  if jobs == 1 or #todo == 1 then
-    for _, l in ipairs(todo) do
-      self:_log_start(l, dirs[l], xs[l]:shape()[1])
-      local t0 = os.time()
-      local cfg = self:_layer_config(l, dirs[l])
-      cfg.progress = progress
-      local r, trainer = dec.fit(xs[l], cfg)
-      self.trainers[l] = trainer
-      self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], r, os.time() - t0)
-      self.timings.layers[l] = os.time() - t0
-    end
+-- Trains the layers in `todo` (indices; activations in adir, checkpoints
+-- in dirs[l]) in waves of `jobs` consecutive layers trained at once. A
+-- wave's activations are mapped while it trains and released after it: a
+-- map counts in the process's memory once read, and at most one wave's
+-- are. Sets trainers, Z, mu and the layers' timings.
+function AC:_train_layers(todo, adir, dirs, jobs, progress)
+  if jobs > 1 and #todo > 1 then self:log("training %d layers, %d at a time", #todo, jobs) end
+  for w = 1, #todo, jobs do
+    self:_train_wave(table.move(todo, w, math.min(w + jobs - 1, #todo), 1, {}), adir, dirs, progress)
+    collectgarbage() -- unmaps the wave's activations
+  end
+end
+
+function AC:_train_wave(wave, adir, dirs, progress)
+  local xs = {}
+  for _, l in ipairs(wave) do xs[l] = assert(core.map_npy(adir .. "/" .. self.config.layers[l].tap .. ".npy")) end
+  if #wave == 1 then
+    local l = wave[1]
+    self:_log_start(l, dirs[l], xs[l]:shape()[1])
+    local t0 = os.time()
+    local cfg = self:_layer_config(l, dirs[l])
+    cfg.progress = progress
+    cfg.callback = self:_stage_logger(l, t0)
+    local r, trainer = dec.fit(xs[l], cfg)
+    self.trainers[l] = trainer
+    self.timings.layers[l] = os.time() - t0
+    self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], r, self.timings.layers[l])
     return
   end
-  self:log("training %d layers, %d at a time", #todo, jobs)
+  -- a layer's time runs from its first event to its last
   local list, at, first, last = {}, {}, {}, {}
-  for i, l in ipairs(todo) do
+  for i, l in ipairs(wave) do
     list[i] = { xs[l], self:_layer_config(l, dirs[l]) }
     at[self.config.layers[l].tap] = l
   end
-  local results, trainers = dec.fit_many(list, { workers = jobs, progress = progress, callback = function(p)
+  local stages = {}
+  local results, trainers = dec.fit_many(list, { workers = #wave, progress = progress, callback = function(p)
     local l = at[p.layer]
     if not first[l] then
       first[l] = os.time()
       self:_log_start(l, dirs[l], xs[l]:shape()[1])
+      stages[l] = self:_stage_logger(l, first[l])
     end
     last[l] = os.time()
+    stages[l](p)
   end })
-  for i, l in ipairs(todo) do
+  for i, l in ipairs(wave) do
     self.trainers[l] = trainers[i]
     self.timings.layers[l] = first[l] and last[l] - first[l] or 0
     self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], results[i], self.timings.layers[l])
@@ -444,7 +472,7 @@ function AC:fit(train, opts)
   self.train_pred = assert(core.load_npy(adir .. "/pred.npy"))
   self.features = assert(core.map_npy(adir .. "/" .. cfg.feature_tap .. ".npy"))
   self.trainers, self.Z, self.mu, self.checkpoints = {}, {}, {}, {}
-  local todo, xs, dirs = {}, {}, {}
+  local todo, dirs = {}, {}
   for l, layer in ipairs(cfg.layers) do
     dirs[l] = self.dir .. "/clustering/" .. layer.tap
     mkdirs(dirs[l])
@@ -454,12 +482,9 @@ function AC:fit(train, opts)
       self.timings.layers[l] = 0
     else
       todo[#todo + 1] = l
-      xs[l] = assert(core.map_npy(adir .. "/" .. layer.tap .. ".npy"))
     end
   end
-  self:_train_layers(todo, xs, dirs, math.min(jobs, math.max(#todo, 1)), progress)
-  xs = nil -- the memory maps go with the collector
-  collectgarbage()
+  self:_train_layers(todo, adir, dirs, jobs, progress)
   self:_fit_posteriors()
   self.timings.fit = os.time() - t0
   self.fitted = true

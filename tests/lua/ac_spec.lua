@@ -227,6 +227,29 @@ describe("ac", function()
     assert.is_true(again:predict_proba(x):equal(ac:predict_proba(x)))
   end)
 
+  it("trains its layers side by side to the models it trains one by one", function()
+    local function fit(tag, opts)
+      local e = strata.ac.new { net = net, dir = fixture.tmpdir(tag), seed = 7, layers = fixture.LAYERS, quiet = true }
+      for k, v in pairs(fixture.FIT) do opts[k] = v end
+      e:fit(train, opts)
+      return e
+    end
+    local one_by_one = fit("ac_spec_jobs1", { jobs = 1, threads = 1 })
+    -- 2 cores and 2 layers: both at once, one thread each
+    local side_by_side = fit("ac_spec_jobs2", { cores = 2 })
+    for l = 1, 2 do
+      assert.are.equal(1, side_by_side.config.layers[l].dec.threads)
+      assert.is_true(side_by_side.Z[l]:equal(one_by_one.Z[l]))
+      assert.is_true(side_by_side.mu[l]:equal(one_by_one.mu[l]))
+      assert.is_true(side_by_side.timings.layers[l] >= 0)
+    end
+    fixture.remove(one_by_one.dir)
+    fixture.remove(side_by_side.dir)
+    local e = strata.ac.new { net = net, dir = "/nonexistent", seed = 7, layers = fixture.LAYERS, quiet = true }
+    assert.matches("jobs", select(2, pcall(e.fit, e, train, { jobs = 0 })))
+    assert.matches("cores", select(2, pcall(e.fit, e, train, { cores = 1.5 })))
+  end)
+
   it("refuses to resume with different clustering settings, naming the setting", function()
     local other = strata.ac.new { net = net, dir = F.dir, seed = 7, layers = fixture.LAYERS, quiet = true }
     local ok, err = pcall(other.fit, other, train, { epochs = 1, maxiter = 11, update_interval = 5 })

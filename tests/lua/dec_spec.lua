@@ -130,6 +130,56 @@ describe("dec.fit", function()
   end)
 end)
 
+describe("dec.fit_many", function()
+  local x = blobs(60, 3)
+  local y = blobs(48, 4)
+  -- a layer's trainer options (fit's, without progress)
+  local function layer(extra)
+    local t = with(extra)
+    t.progress = nil
+    return t
+  end
+
+  it("trains several layers at once, each bitwise as fit alone", function()
+    local a = dec.fit(x, with { name = "a", maxiter = 12 })
+    local b = dec.fit(y, with { name = "b", maxiter = 12, seed = 9, threads = 2 })
+    local seen = {}
+    local r, trainers = dec.fit_many({ { x, layer { name = "a", maxiter = 12 } },
+      { y, layer { name = "b", maxiter = 12, seed = 9, threads = 2 } } },
+      { workers = 2, progress = false, callback = function(p) seen[p.layer] = (seen[p.layer] or 0) + 1 end })
+    assert.are.equal(2, #r)
+    assert.are.equal(2, #trainers)
+    assert.is_true(r[1].embeddings:equal(a.embeddings))
+    assert.is_true(r[1].q:equal(a.q))
+    assert.is_true(r[2].embeddings:equal(b.embeddings))
+    assert.is_true(r[2].centroids:equal(b.centroids))
+    assert.is_true(seen.a > 12 and seen.b > 12)
+    assert.are.equal("done", trainers[2]:stage())
+  end)
+
+  it("stops every layer when the callback says so, and raises its errors", function()
+    local jobs = { { x, layer { name = "a" } }, { y, layer { name = "b" } } }
+    local r = dec.fit_many(jobs, { progress = false, callback = function() return false end })
+    assert.is_false(r[1])
+    assert.is_false(r[2])
+    assert.matches("boom", error_of(dec.fit_many, jobs, { progress = false, callback = function(p)
+      if p.layer == "b" then error("boom") end
+    end }))
+  end)
+
+  it("rejects bad jobs and options with clear errors", function()
+    assert.matches("list of {acts, options}", error_of(dec.fit_many, {}))
+    assert.matches("unknown option 'worker'", error_of(dec.fit_many, { { x, {} } }, { worker = 2 }))
+    assert.matches("unknown option 'clusterz'", error_of(dec.fit_many, { { x, { clusterz = 3 } } }))
+    assert.matches("workers", error_of(dec.fit_many, { { x, {} } }, { workers = 0 }))
+    assert.matches("'fit_many'.*%.npy path", error_of(dec.fit_many, { { 42, {} } }))
+    -- a layer that fails (here on NaN activations) stops the others and is named
+    local bad = strata.zeros(10, 8, 8, 2) / 0 -- NaN activations
+    assert.matches("'b'", error_of(dec.fit_many, { { x, layer { name = "a" } }, { bad, layer { name = "b" } } },
+      { progress = false }))
+  end)
+end)
+
 -- Student-t in plain Lua doubles.
 local function student_t(z, mu, alpha)
   local q = {}
