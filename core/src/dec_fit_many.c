@@ -1,22 +1,22 @@
 /* Several trainers at once (see st_dec_fit_many in dec.h): a pool of
- * worker threads takes the trainers in order. The calling thread is one of
+ * worker threads takes the jobs in order. The calling thread is one of
  * the workers. The callback and the shared state are behind one lock. */
 #include <pthread.h>
 #include <stdio.h>
 #include "strata/dec.h"
+#include "strata/npy.h"
 
-#define MAX_JOBS 64
+#define MAX_WORKERS 64
 
 typedef struct pool {
-    st_dec *const *d;
-    const st_tensor *const *x;
+    const st_dec_job *jobs;
     st_dec_result **out;
     int n;
     st_dec_callback cb;
     void *ctx;
     pthread_mutex_t lock;
-    int next;        /* the next trainer to start */
-    bool stop;       /* the callback asked to stop, or a trainer failed */
+    int next;  /* the next job to start */
+    bool stop; /* the callback asked to stop, or a trainer failed */
     st_status failure;
     char message[1024];
 } pool;
@@ -32,6 +32,17 @@ static bool relay(void *arg, const st_dec_progress *p)
     return go_on;
 }
 
+/* Job i, mapping its file for the time it trains. */
+static st_status run_job(pool *pl, int i)
+{
+    const st_dec_job *j = &pl->jobs[i];
+    st_tensor *mapped = NULL;
+    if (!j->x) ST_TRY(st_npy_map(j->path, &mapped));
+    const st_status s = st_dec_fit(j->trainer, j->x ? j->x : mapped, relay, pl, pl->out ? &pl->out[i] : NULL);
+    st_tensor_free(mapped);
+    return s;
+}
+
 static void *worker(void *arg)
 {
     pool *pl = arg;
@@ -40,7 +51,7 @@ static void *worker(void *arg)
         const int i = pl->stop || pl->next >= pl->n ? -1 : pl->next++;
         pthread_mutex_unlock(&pl->lock);
         if (i < 0) return NULL;
-        const st_status s = st_dec_fit(pl->d[i], pl->x[i], relay, pl, pl->out ? &pl->out[i] : NULL);
+        const st_status s = run_job(pl, i);
         if (s != ST_OK) {
             pthread_mutex_lock(&pl->lock);
             if (pl->failure == ST_OK) {
@@ -54,28 +65,36 @@ static void *worker(void *arg)
     }
 }
 
-st_status st_dec_fit_many(st_dec *const *d, const st_tensor *const *x, int n, int jobs, st_dec_callback cb,
-                          void *ctx, st_dec_result **out)
+static st_status check_jobs(const st_dec_job *jobs, int n, int workers)
 {
-    if (n < 0 || (n > 0 && (!d || !x))) return st_fail(ST_EINVAL, "dec fit_many: %d trainers and no arrays", n);
-    if (jobs < 1) return st_fail(ST_EINVAL, "dec fit_many: jobs must be at least 1, got %d", jobs);
+    if (n < 0 || (n > 0 && !jobs)) return st_fail(ST_EINVAL, "dec fit_many: %d jobs and no job list", n);
+    if (workers < 1) return st_fail(ST_EINVAL, "dec fit_many: workers must be at least 1, got %d", workers);
     for (int i = 0; i < n; i++) {
-        if (out) out[i] = NULL;
-        if (!d[i] || !x[i]) return st_fail(ST_EINVAL, "dec fit_many: trainer %d or its activations missing", i + 1);
+        if (!jobs[i].trainer || (!jobs[i].x && !jobs[i].path))
+            return st_fail(ST_EINVAL, "dec fit_many: job %d has no trainer or no activations", i + 1);
         for (int j = 0; j < i; j++)
-            if (d[j] == d[i]) return st_fail(ST_EINVAL, "dec fit_many: trainer %d is also trainer %d", i + 1, j + 1);
+            if (jobs[j].trainer == jobs[i].trainer)
+                return st_fail(ST_EINVAL, "dec fit_many: job %d trains the trainer of job %d again", i + 1, j + 1);
     }
-    if (jobs > n) jobs = n;
-    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
-    pool pl = {.d = d, .x = x, .out = out, .n = n, .cb = cb, .ctx = ctx, .failure = ST_OK};
+    return ST_OK;
+}
+
+st_status st_dec_fit_many(const st_dec_job *jobs, int n, int workers, st_dec_callback cb, void *ctx,
+                          st_dec_result **out)
+{
+    for (int i = 0; out && i < n; i++) out[i] = NULL;
+    ST_TRY(check_jobs(jobs, n, workers));
+    if (workers > n) workers = n;
+    if (workers > MAX_WORKERS) workers = MAX_WORKERS;
+    pool pl = {.jobs = jobs, .out = out, .n = n, .cb = cb, .ctx = ctx, .failure = ST_OK};
     if (pthread_mutex_init(&pl.lock, NULL)) return st_fail(ST_ENOMEM, "dec fit_many: cannot create a mutex");
-    pthread_t thread[MAX_JOBS];
+    pthread_t thread[MAX_WORKERS];
     int started = 0;
     /* a thread that cannot start leaves its share to the others */
-    for (int j = 1; j < jobs; j++)
+    for (int w = 1; w < workers; w++)
         if (pthread_create(&thread[started], NULL, worker, &pl) == 0) started++;
     worker(&pl);
-    for (int j = 0; j < started; j++) pthread_join(thread[j], NULL);
+    for (int w = 0; w < started; w++) pthread_join(thread[w], NULL);
     pthread_mutex_destroy(&pl.lock);
     if (pl.failure == ST_OK) return ST_OK;
     for (int i = 0; out && i < n; i++) {

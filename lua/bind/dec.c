@@ -13,7 +13,7 @@
  *       callback(progress) gets {layer, event, stage, epoch, step, total,
  *       loss, kl, mse, delta, checkpoint}; returning false stops training.
  *       An error in the callback stops training and is raised again.
- *   strata.core.dec_fit_many({trainer, ...}, {x, ...}, jobs [, callback])
+ *   strata.core.dec_fit_many({trainer, ...}, {x or path, ...}, workers [, callback])
  *       -> {result or false, ...}: several trainers at once (dec.h)
  *   trainer:predict(x) -> q, z;  trainer:stage(), trainer:epoch(),
  *   trainer:iteration(), trainer:centroids() (a copy),
@@ -316,34 +316,35 @@ static int m_fit(lua_State *L)
     return 1;
 }
 
-/* strata.core.dec_fit_many({trainer, ...}, {x, ...}, jobs [, callback])
- * -> {result or false (stopped), ...}: st_dec_fit_many. The callback runs
- * on the worker threads, one call at a time, while this call blocks the
- * Lua thread; returning false (or an error, raised again here) stops all. */
+/* strata.core.dec_fit_many({trainer, ...}, {x or .npy path, ...}, workers
+ * [, callback]) -> {result or false (stopped), ...}: st_dec_fit_many (a
+ * path is mapped only while its trainer trains). The callback runs on the
+ * worker threads, one call at a time, while this call blocks the Lua
+ * thread; returning false (or an error, raised again here) stops all. */
 static int l_dec_fit_many(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
-    const lua_Integer n = luaL_len(L, 1), jobs = luaL_checkinteger(L, 3);
-    if (luaL_len(L, 2) != n) return luaL_error(L, "dec_fit_many: %d trainers but %d activation arrays", (int)n,
-                                               (int)luaL_len(L, 2));
+    const lua_Integer n = luaL_len(L, 1), workers = luaL_checkinteger(L, 3);
+    if (luaL_len(L, 2) != n)
+        return luaL_error(L, "dec_fit_many: %d trainers but %d activations", (int)n, (int)luaL_len(L, 2));
     if (n < 1 || n > 64) return luaL_error(L, "dec_fit_many: 1 to 64 trainers expected, got %d", (int)n);
-    if (jobs < 1) return luaL_error(L, "dec_fit_many: jobs must be at least 1, got %d", (int)jobs);
+    if (workers < 1 || workers > 64) return luaL_error(L, "dec_fit_many: workers must be 1 to 64, got %d", (int)workers);
     if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
     lua_settop(L, 4);
-    st_dec *d[64];
-    const st_tensor *x[64];
+    st_dec_job jobs[64];
     st_dec_result *out[64];
     for (int i = 0; i < n; i++) {
-        /* the argument tables keep trainers and arrays alive during the call */
+        /* the argument tables keep trainers, arrays and paths alive during the call */
         lua_geti(L, 1, i + 1);
-        d[i] = check_dec(L, -1);
+        jobs[i].trainer = check_dec(L, -1);
         lua_geti(L, 2, i + 1);
-        x[i] = st_lua_check_tensor(L, -1);
+        jobs[i].path = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        jobs[i].x = jobs[i].path ? NULL : st_lua_check_tensor(L, -1);
         lua_pop(L, 2);
     }
     callback_ctx ctx = {L, 4, false};
-    st_status s = st_dec_fit_many(d, x, (int)n, (int)jobs, lua_isnil(L, 4) ? NULL : call_lua, &ctx, out);
+    st_status s = st_dec_fit_many(jobs, (int)n, (int)workers, lua_isnil(L, 4) ? NULL : call_lua, &ctx, out);
     if (ctx.failed) {
         for (int i = 0; s == ST_OK && i < n; i++) st_dec_result_free(out[i]);
         return lua_error(L);

@@ -347,52 +347,44 @@ function AC:_keep_layer(l, cdir, r, seconds)
 end
 
 -- Trains the layers in `todo` (indices; activations in adir, checkpoints
--- in dirs[l]) in waves of `jobs` consecutive layers trained at once. A
--- wave's activations are mapped while it trains and released after it: a
--- map counts in the process's memory once read, and at most one wave's
--- are. Sets trainers, Z, mu and the layers' timings.
+-- in dirs[l]), `jobs` at a time: each starts when a worker is free and its
+-- activations are mapped only while it trains (a map counts in the
+-- process's memory once read). Sets trainers, Z, mu and the layers'
+-- timings (from a layer's first event to its last).
 function AC:_train_layers(todo, adir, dirs, jobs, progress)
-  if jobs > 1 and #todo > 1 then self:log("training %d layers, %d at a time", #todo, jobs) end
-  for w = 1, #todo, jobs do
-    self:_train_wave(table.move(todo, w, math.min(w + jobs - 1, #todo), 1, {}), adir, dirs, progress)
-    collectgarbage() -- unmaps the wave's activations
-  end
-end
-
-function AC:_train_wave(wave, adir, dirs, progress)
-  local xs = {}
-  for _, l in ipairs(wave) do xs[l] = assert(core.map_npy(adir .. "/" .. self.config.layers[l].tap .. ".npy")) end
-  if #wave == 1 then
-    local l = wave[1]
-    self:_log_start(l, dirs[l], xs[l]:shape()[1])
-    local t0 = os.time()
-    local cfg = self:_layer_config(l, dirs[l])
-    cfg.progress = progress
-    cfg.callback = self:_stage_logger(l, t0)
-    local r, trainer = dec.fit(xs[l], cfg)
-    self.trainers[l] = trainer
-    self.timings.layers[l] = os.time() - t0
-    self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], r, self.timings.layers[l])
+  local function path(l) return adir .. "/" .. self.config.layers[l].tap .. ".npy" end
+  local function rows(l) return assert(core.map_npy(path(l))):shape()[1] end
+  if #todo <= 1 or jobs == 1 then
+    for _, l in ipairs(todo) do
+      self:_log_start(l, dirs[l], rows(l))
+      local t0 = os.time()
+      local cfg = self:_layer_config(l, dirs[l])
+      cfg.progress, cfg.callback = progress, self:_stage_logger(l, t0)
+      local r, trainer = dec.fit(path(l), cfg)
+      self.trainers[l] = trainer
+      self.timings.layers[l] = os.time() - t0
+      self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], r, self.timings.layers[l])
+      collectgarbage() -- unmaps the layer's activations
+    end
     return
   end
-  -- a layer's time runs from its first event to its last
-  local list, at, first, last = {}, {}, {}, {}
-  for i, l in ipairs(wave) do
-    list[i] = { xs[l], self:_layer_config(l, dirs[l]) }
+  self:log("training %d layers, %d at a time", #todo, jobs)
+  local list, at, first, last, stages = {}, {}, {}, {}, {}
+  for i, l in ipairs(todo) do
+    list[i] = { path(l), self:_layer_config(l, dirs[l]) }
     at[self.config.layers[l].tap] = l
   end
-  local stages = {}
-  local results, trainers = dec.fit_many(list, { workers = #wave, progress = progress, callback = function(p)
+  local results, trainers = dec.fit_many(list, { workers = jobs, progress = progress, callback = function(p)
     local l = at[p.layer]
     if not first[l] then
       first[l] = os.time()
-      self:_log_start(l, dirs[l], xs[l]:shape()[1])
+      self:_log_start(l, dirs[l], rows(l))
       stages[l] = self:_stage_logger(l, first[l])
     end
     last[l] = os.time()
     stages[l](p)
   end })
-  for i, l in ipairs(wave) do
+  for i, l in ipairs(todo) do
     self.trainers[l] = trainers[i]
     self.timings.layers[l] = first[l] and last[l] - first[l] or 0
     self.Z[l], self.mu[l] = self:_keep_layer(l, dirs[l], results[i], self.timings.layers[l])

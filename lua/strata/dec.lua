@@ -169,7 +169,8 @@ end
 
 --- Trains several layers' clustering models at once: jobs is a list of
 -- {acts, options} (as fit takes them; progress and callback belong to
--- opts). opts: workers (how many train at a time; default 2), progress,
+-- opts; a .npy path is mapped only while its layer trains, so at most
+-- `workers` layers' activations are resident at a time). opts: workers (how many train at a time; default 2), progress,
 -- callback (as fit's: returning false stops them all). Each trainer
 -- keeps its own `threads`, so it computes bitwise what fit would. Returns
 -- the results (false for a stopped one) and the trainers.
@@ -185,10 +186,12 @@ function M.fit_many(jobs, opts)
     local allowed = {}
     for _, k in ipairs(CONFIG_KEYS) do allowed[k] = true end
     check_keys(job_opts, allowed, "fit_many")
-    xs[i] = activations(job[1], "fit_many")
+    local x = activations(job[1], "fit_many")
+    -- a path is mapped again by its worker, only while its layer trains
+    xs[i] = type(job[1]) == "string" and job[1] or x
     local cfg = {}
     for _, k in ipairs(CONFIG_KEYS) do cfg[k] = job_opts[k] end
-    trainers[i] = core.dec_new(xs[i]:shape()[2], xs[i]:shape()[3], xs[i]:shape()[4], cfg)
+    trainers[i] = core.dec_new(x:shape()[2], x:shape()[3], x:shape()[4], cfg)
   end
   local show = opts.progress
   if show == nil then show = core.stderr_is_terminal() end

@@ -1,10 +1,13 @@
 /* Several trainers at once (st_dec_fit_many): each gives bitwise what it
  * gives alone, the callback sees every trainer's events one call at a
- * time, a stop or a failure stops them all, and bad arguments are errors. */
+ * time, a stop or a failure stops them all, jobs given as .npy paths
+ * train on the mapped file, and bad arguments are errors. */
+#include "tmpdir.h"
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include "strata/dec.h"
+#include "strata/npy.h"
 #include "testing.h"
 #include "dec_fixture.h"
 
@@ -34,6 +37,12 @@ static void make_trainers(st_dec **d, st_tensor **x)
     }
 }
 
+/* The jobs for trainers d on arrays x. */
+static void jobs_of(st_dec **d, st_tensor **x, st_dec_job *jobs)
+{
+    for (int i = 0; i < N_TRAINERS; i++) jobs[i] = (st_dec_job){d[i], x[i], NULL};
+}
+
 static void free_trainers(st_dec **d, st_tensor **x, st_dec_result **r)
 {
     for (int i = 0; i < N_TRAINERS; i++) {
@@ -55,7 +64,9 @@ static void test_same_as_alone(void)
         const st_dec_config c = config_of(i);
         CHECK_OK(st_dec_new(&c, H, W, C, &d[i]));
     }
-    CHECK_OK(st_dec_fit_many(d, (const st_tensor *const *)x, N_TRAINERS, 2, NULL, NULL, many));
+    st_dec_job jobs[N_TRAINERS];
+    jobs_of(d, x, jobs);
+    CHECK_OK(st_dec_fit_many(jobs, N_TRAINERS, 2, NULL, NULL, many));
     for (int i = 0; i < N_TRAINERS; i++) {
         CHECK(alone[i] && many[i]);
         if (!alone[i] || !many[i]) continue;
@@ -103,8 +114,10 @@ static void test_events_serialised(void)
     st_tensor *x[N_TRAINERS];
     st_dec_result *r[N_TRAINERS];
     make_trainers(d, x);
+    st_dec_job jobs[N_TRAINERS];
+    jobs_of(d, x, jobs);
     watcher w = {0};
-    CHECK_OK(st_dec_fit_many(d, (const st_tensor *const *)x, N_TRAINERS, 3, watch, &w, r));
+    CHECK_OK(st_dec_fit_many(jobs, N_TRAINERS, 3, watch, &w, r));
     CHECK(!w.overlapped);
     for (int i = 0; i < N_TRAINERS; i++) {
         CHECK(r[i] != NULL);
@@ -121,8 +134,10 @@ static void test_stop_stops_all(void)
     st_tensor *x[N_TRAINERS];
     st_dec_result *r[N_TRAINERS];
     make_trainers(d, x);
+    st_dec_job jobs[N_TRAINERS];
+    jobs_of(d, x, jobs);
     watcher w = {.stop_after = 1};
-    CHECK_OK(st_dec_fit_many(d, (const st_tensor *const *)x, N_TRAINERS, 2, watch, &w, r));
+    CHECK_OK(st_dec_fit_many(jobs, N_TRAINERS, 2, watch, &w, r));
     CHECK(w.calls == 1); /* after the stop the callback is not called again */
     for (int i = 0; i < N_TRAINERS; i++) {
         CHECK(r[i] == NULL);
@@ -144,10 +159,41 @@ static void test_failure_stops_all(void)
     const int64_t shape[4] = {ROWS, H, W, C + 1};
     x[1] = NULL;
     CHECK_OK(st_tensor_new(ST_F32, 4, shape, &x[1]));
-    CHECK_FAILS(st_dec_fit_many(d, (const st_tensor *const *)x, N_TRAINERS, 2, NULL, NULL, r), ST_ESHAPE, "'b'");
+    st_dec_job jobs[N_TRAINERS];
+    jobs_of(d, x, jobs);
+    CHECK_FAILS(st_dec_fit_many(jobs, N_TRAINERS, 2, NULL, NULL, r), ST_ESHAPE, "'b'");
     for (int i = 0; i < N_TRAINERS; i++) CHECK(r[i] == NULL);
     CHECK(st_dec_get_stage(d[0]) != ST_DEC_DONE);
     free_trainers(d, x, NULL);
+}
+
+/* A job given as a .npy path trains on the file, mapped by its worker;
+ * a missing file is an error naming it. */
+static void test_paths(void)
+{
+    tmpdir dir;
+    CHECK(tmpdir_make(&dir) == 0);
+    st_dec *d[N_TRAINERS];
+    st_tensor *x[N_TRAINERS];
+    st_dec_result *alone = NULL, *r[2];
+    make_trainers(d, x);
+    CHECK_OK(st_npy_save(tmpdir_file(&dir, "b.npy"), x[1]));
+    CHECK_OK(st_dec_fit(d[1], x[1], NULL, NULL, &alone));
+    st_dec_free(d[1]);
+    const st_dec_config c = config_of(1);
+    CHECK_OK(st_dec_new(&c, H, W, C, &d[1]));
+    st_dec_job jobs[2] = {{d[0], x[0], NULL}, {d[1], NULL, tmpdir_file(&dir, "b.npy")}};
+    CHECK_OK(st_dec_fit_many(jobs, 2, 2, NULL, NULL, r));
+    CHECK(r[1] && alone && same_bits(r[1]->embeddings->data, alone->embeddings->data, ROWS * 4 * sizeof(float)));
+    st_dec_result_free(r[0]);
+    st_dec_result_free(r[1]);
+    jobs[1] = (st_dec_job){d[2], NULL, tmpdir_file(&dir, "missing.npy")};
+    CHECK_FAILS(st_dec_fit_many(jobs, 2, 2, NULL, NULL, r), ST_EIO, "missing.npy");
+    CHECK(r[0] == NULL && r[1] == NULL);
+    st_dec_result_free(alone);
+    free_trainers(d, x, NULL);
+    CHECK(tmpdir_count(&dir) == 1); /* the file the job read, nothing else */
+    tmpdir_remove(&dir);
 }
 
 static void test_arguments(void)
@@ -156,15 +202,16 @@ static void test_arguments(void)
     st_tensor *x[N_TRAINERS];
     st_dec_result *r[N_TRAINERS];
     make_trainers(d, x);
-    const st_tensor *const *xs = (const st_tensor *const *)x;
-    CHECK_FAILS(st_dec_fit_many(d, xs, 2, 0, NULL, NULL, r), ST_EINVAL, "jobs");
-    st_dec *twice[2] = {d[0], d[0]};
-    CHECK_FAILS(st_dec_fit_many(twice, xs, 2, 2, NULL, NULL, r), ST_EINVAL, "trainer 2 is also trainer 1");
-    st_dec *missing[2] = {d[0], NULL};
-    CHECK_FAILS(st_dec_fit_many(missing, xs, 2, 2, NULL, NULL, r), ST_EINVAL, "trainer 2");
-    CHECK_OK(st_dec_fit_many(d, xs, 0, 2, NULL, NULL, r));
-    /* more jobs than trainers is fine */
-    CHECK_OK(st_dec_fit_many(d, xs, 2, 16, NULL, NULL, r));
+    st_dec_job jobs[N_TRAINERS];
+    jobs_of(d, x, jobs);
+    CHECK_FAILS(st_dec_fit_many(jobs, 2, 0, NULL, NULL, r), ST_EINVAL, "workers");
+    st_dec_job twice[2] = {jobs[0], jobs[0]};
+    CHECK_FAILS(st_dec_fit_many(twice, 2, 2, NULL, NULL, r), ST_EINVAL, "job 2 trains the trainer of job 1");
+    st_dec_job nothing[2] = {jobs[0], {d[1], NULL, NULL}};
+    CHECK_FAILS(st_dec_fit_many(nothing, 2, 2, NULL, NULL, r), ST_EINVAL, "job 2");
+    CHECK_OK(st_dec_fit_many(jobs, 0, 2, NULL, NULL, r));
+    /* more workers than jobs is fine */
+    CHECK_OK(st_dec_fit_many(jobs, 2, 16, NULL, NULL, r));
     CHECK(r[0] && r[1]);
     free_trainers(d, x, NULL);
     st_dec_result_free(r[0]);
@@ -177,6 +224,7 @@ int main(void)
     RUN(test_events_serialised);
     RUN(test_stop_stops_all);
     RUN(test_failure_stops_all);
+    RUN(test_paths);
     RUN(test_arguments);
     return TEST_SUMMARY();
 }

@@ -164,19 +164,28 @@ void st_dec_result_free(st_dec_result *r);
  * same data. */
 st_status st_dec_fit(st_dec *d, const st_tensor *x, st_dec_callback cb, void *ctx, st_dec_result **out);
 
-/* st_dec_fit of n trainers, `jobs` of them at a time (1 .. n; more is
- * clamped), each on its own thread and in the order given: trainer i on
- * x[i], its result in out[i] (out may be NULL). Each trainer keeps its own
- * cfg.threads, so it computes bitwise what st_dec_fit would, whatever the
- * other trainers do. Independent layers train this way faster than one
- * after another with more threads each (docs/dec.md, "Several layers at
- * once"). cb (may be NULL) gets every trainer's events (p->layer names
- * it) one call at a time, from the worker threads. Returning false stops
- * every trainer at its next event and starts no more; those without a
- * result get NULL. When a trainer fails, the others stop the same way,
- * every out[i] is NULL and its error (naming the trainer) is returned. */
-st_status st_dec_fit_many(st_dec *const *d, const st_tensor *const *x, int n, int jobs, st_dec_callback cb,
-                          void *ctx, st_dec_result **out);
+/* One trainer's share of st_dec_fit_many: its activations x, or (x NULL)
+ * the .npy file at path, memory-mapped only while this trainer trains. */
+typedef struct st_dec_job {
+    st_dec *trainer;
+    const st_tensor *x;
+    const char *path;
+} st_dec_job;
+
+/* st_dec_fit of n trainers, `workers` of them at a time (1 .. n; more is
+ * clamped), each on its own thread and in the order given: job i's result
+ * in out[i] (out may be NULL). Each trainer keeps its own cfg.threads, so
+ * it computes bitwise what st_dec_fit would, whatever the others do.
+ * Independent layers train this way faster than one after another with
+ * more threads each (docs/dec.md, "Several layers at once"); with paths,
+ * at most `workers` files are mapped (and resident) at a time. cb (may be
+ * NULL) gets every trainer's events (p->layer names it) one call at a
+ * time, from the worker threads. Returning false stops every trainer at
+ * its next event and starts no more; those without a result get NULL.
+ * When a trainer fails, the others stop the same way, every out[i] is
+ * NULL and its error (naming the trainer) is returned. */
+st_status st_dec_fit_many(const st_dec_job *jobs, int n, int workers, st_dec_callback cb, void *ctx,
+                          st_dec_result **out);
 
 /* Soft assignments q [n, K] and embeddings z [n, d] (either may be NULL)
  * of any activations x [n, H, W, C] under the current model, computed in
