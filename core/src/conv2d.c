@@ -26,6 +26,7 @@
 #include "conv_chunk.h"
 #include "conv_tile.h"
 #include "conv_winograd.h"
+#include "conv_winograd4.h"
 
 static st_status check_geom(const st_conv2d_geom *g)
 {
@@ -98,15 +99,27 @@ static int is_pointwise(const st_conv2d_geom *g)
 static int frame_h(const st_conv2d_geom *g) { return (g->out_h - 1) * g->stride_h + g->k_h; }
 static int frame_w(const st_conv2d_geom *g) { return (g->out_w - 1) * g->stride_w + g->k_w; }
 
-size_t st_conv2d_workspace_floats(const st_conv2d_geom *g)
+/* The workspace of the passes other than an F(4x4, 3x3) forward. */
+static size_t other_passes_floats(const st_conv2d_geom *g)
 {
-    if (st_winograd_fits(g)) return st_winograd_workspace_floats(g); /* every pass of g takes that path */
+    if (st_winograd_fits(g)) return st_winograd_workspace_floats(g); /* every other pass of g takes that path */
     if (is_pointwise(g)) return 0;
     size_t cols = (size_t)g->batch * g->out_h * g->out_w * g->k_h * g->k_w * g->in_c;
     /* The direct kernel needs one padded image; callers may also size
      * other work by this amount, so it never drops below the columns. */
     size_t frame = (size_t)frame_h(g) * frame_w(g) * g->in_c;
     return frame > cols ? frame : cols;
+}
+
+size_t st_conv2d_forward_workspace_floats(const st_conv2d_geom *g)
+{
+    return st_winograd4_fits(g) ? st_winograd4_workspace_floats(g) : other_passes_floats(g);
+}
+
+size_t st_conv2d_workspace_floats(const st_conv2d_geom *g)
+{
+    const size_t forward = st_conv2d_forward_workspace_floats(g), other = other_passes_floats(g);
+    return forward > other ? forward : other;
 }
 
 /* col[m, (kh, kw, c)] = x[n, oy*s - pad + kh, ox*s - pad + kw, c], zero
@@ -288,6 +301,10 @@ static void gemm_conv(const st_conv2d_geom *g, const float *x, const float *w, c
 void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
                              const float *residual, bool relu, float *y, float *workspace)
 {
+    if (st_winograd4_fits(g)) {
+        st_winograd4_forward(g, x, w, b, residual, relu, y, workspace);
+        return;
+    }
     if (st_winograd_fits(g)) {
         st_winograd_forward(g, x, w, b, residual, relu, y, workspace);
         return;

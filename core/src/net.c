@@ -471,7 +471,7 @@ static st_conv2d_geom conv_geom(const st_net *net, const layer *l, int batch)
 static size_t conv_workspace(const st_net *net, const layer *l, int batch)
 {
     st_conv2d_geom g = conv_geom(net, l, batch);
-    return st_conv2d_workspace_floats(&g);
+    return st_conv2d_forward_workspace_floats(&g);
 }
 
 /* Images per convolution call: the whole batch when its workspace fits the

@@ -3,7 +3,9 @@
  * note naming the geometry after a failed check. Include after testing.h.
  * (The Winograd path, core/src/conv_winograd.c, takes 5x5 stride 2 and
  * 3x3 stride 1 with 32+ input channels, when in_c % 8 == 0 and
- * out_c % 16 == 0, on AVX2 + FMA.) */
+ * out_c % 16 == 0, on AVX2 + FMA; the forward pass of every 3x3 stride-1
+ * case with those channel counts goes to F(4x4, 3x3) instead,
+ * core/src/conv_winograd4.c.) */
 #ifndef STRATA_TEST_CONV_CASES_H
 #define STRATA_TEST_CONV_CASES_H
 

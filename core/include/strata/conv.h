@@ -44,6 +44,10 @@ st_status st_conv2d_geom_same(st_conv2d_geom *g, int batch, int in_h, int in_w, 
 
 /* Floats of scratch space the calls below need for this geometry. */
 size_t st_conv2d_workspace_floats(const st_conv2d_geom *g);
+/* Those the forward calls alone need (st_conv2d_forward, _fused): less
+ * when the forward pass has an algorithm of its own (a net that only
+ * runs forward sizes its workspace by this). */
+size_t st_conv2d_forward_workspace_floats(const st_conv2d_geom *g);
 
 /* y = conv(x, w) + b; b may be NULL. */
 void st_conv2d_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b, float *y,
