@@ -46,8 +46,8 @@ local CONFIG_KEYS = {
   "pretrain_optim", "kmeans_n_init", "kmeans_max_iter", "kmeans_tol", "maxiter", "update_interval", "tol",
   "kl_weight", "mse_weight", "shuffle", "cluster_optim", "seed", "dir", "resume",
 }
-local FIT_KEYS = { progress = true, callback = true }
-for _, k in ipairs(CONFIG_KEYS) do FIT_KEYS[k] = true end
+local IS_CONFIG_KEY, FIT_KEYS = {}, { progress = true, callback = true }
+for _, k in ipairs(CONFIG_KEYS) do IS_CONFIG_KEY[k], FIT_KEYS[k] = true, true end
 
 local function check_keys(opts, allowed, fname)
   for k in pairs(opts) do
@@ -72,9 +72,7 @@ end
 --- A trainer for activations of shape {h, w, c} (or like the tensor given).
 function M.new(shape, opts)
   opts = opts or {}
-  local allowed = {}
-  for _, k in ipairs(CONFIG_KEYS) do allowed[k] = true end
-  check_keys(opts, allowed, "new")
+  check_keys(opts, IS_CONFIG_KEY, "new")
   if core.is_tensor(shape) then shape = { table.unpack(shape:shape(), 2) } end
   return core.dec_new(shape[1], shape[2], shape[3], opts)
 end
@@ -141,6 +139,20 @@ function M.progress_lines()
   end
 end
 
+-- The training callback for opts: the display (made by new_display when
+-- opts.progress, by default when stderr is a terminal) and opts.callback;
+-- also whether there is a display.
+local function with_display(opts, new_display)
+  local show = opts.progress
+  if show == nil then show = core.stderr_is_terminal() end
+  local display, user = show and new_display() or nil, opts.callback
+  if not (display or user) then return nil, false end
+  return function(p)
+    if display then display(p) end
+    if user then return user(p) end
+  end, display ~= nil
+end
+
 --- Trains one layer's clustering model; returns result, trainer (or nil,
 -- "stopped", trainer when the callback stopped it).
 function M.fit(acts, opts)
@@ -151,29 +163,19 @@ function M.fit(acts, opts)
   local cfg = {}
   for _, k in ipairs(CONFIG_KEYS) do cfg[k] = opts[k] end
   local trainer = core.dec_new(x:shape()[2], x:shape()[3], x:shape()[4], cfg)
-  local show = opts.progress
-  if show == nil then show = core.stderr_is_terminal() end
-  local bar = show and M.progress_bar(opts.batch) or nil
-  local user = opts.callback
-  local cb = nil
-  if bar or user then
-    cb = function(p)
-      if bar then bar(p) end
-      if user then return user(p) end
-    end
-  end
-  local r, why = trainer:fit(x, cb)
+  local r, why = trainer:fit(x, with_display(opts, function() return M.progress_bar(opts.batch) end))
   if not r then return nil, why, trainer end
   return r, trainer
 end
 
 --- Trains several layers' clustering models at once: jobs is a list of
--- {acts, options} (as fit takes them; progress and callback belong to
+-- {acts, options} as fit takes them (progress and callback belong to
 -- opts; a .npy path is mapped only while its layer trains, so at most
--- `workers` layers' activations are resident at a time). opts: workers (how many train at a time; default 2), progress,
--- callback (as fit's: returning false stops them all). Each trainer
--- keeps its own `threads`, so it computes bitwise what fit would. Returns
--- the results (false for a stopped one) and the trainers.
+-- `workers` layers' activations are resident at a time). opts: workers
+-- (how many train at a time; default 2), progress, callback (as fit's:
+-- returning false stops them all). Each trainer keeps its own `threads`,
+-- so it computes bitwise what fit would. Returns the results (false for a
+-- stopped one) and the trainers.
 function M.fit_many(jobs, opts)
   opts = opts or {}
   if type(jobs) ~= "table" or #jobs == 0 then error("bad argument #1 to 'fit_many' (a list of {acts, options} expected)", 2) end
@@ -183,9 +185,7 @@ function M.fit_many(jobs, opts)
   for i, job in ipairs(jobs) do
     if type(job) ~= "table" then error(("bad argument #1 to 'fit_many' (entry %d: {acts, options} expected)"):format(i), 2) end
     local job_opts = job[2] or {}
-    local allowed = {}
-    for _, k in ipairs(CONFIG_KEYS) do allowed[k] = true end
-    check_keys(job_opts, allowed, "fit_many")
+    check_keys(job_opts, IS_CONFIG_KEY, "fit_many")
     local x = activations(job[1], "fit_many")
     -- a path is mapped again by its worker, only while its layer trains
     xs[i] = type(job[1]) == "string" and job[1] or x
@@ -193,23 +193,13 @@ function M.fit_many(jobs, opts)
     for _, k in ipairs(CONFIG_KEYS) do cfg[k] = job_opts[k] end
     trainers[i] = core.dec_new(x:shape()[2], x:shape()[3], x:shape()[4], cfg)
   end
-  local show = opts.progress
-  if show == nil then show = core.stderr_is_terminal() end
-  local lines = show and M.progress_lines() or nil
-  local user = opts.callback
-  local cb = nil
-  if lines or user then
-    cb = function(p)
-      if lines then lines(p) end
-      if user then return user(p) end
-    end
-  end
+  local cb, shown = with_display(opts, M.progress_lines)
   local workers = opts.workers or 2
   if math.type(workers) ~= "integer" or workers < 1 then
     error("bad argument #2 to 'fit_many' (workers: a positive integer expected)", 2)
   end
   local results = core.dec_fit_many(trainers, xs, workers, cb)
-  if lines then io.stderr:write("\n") end
+  if shown then io.stderr:write("\n") end
   return results, trainers
 end
 

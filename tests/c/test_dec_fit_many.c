@@ -27,59 +27,56 @@ static st_dec_config config_of(int i)
     return c;
 }
 
-static void make_trainers(st_dec **d, st_tensor **x)
+/* Three trainers, their arrays, the jobs pairing them and room for results. */
+typedef struct trio {
+    st_dec *d[N_TRAINERS];
+    st_tensor *x[N_TRAINERS];
+    st_dec_job jobs[N_TRAINERS];
+    st_dec_result *r[N_TRAINERS];
+} trio;
+
+static void trio_make(trio *t)
 {
     for (int i = 0; i < N_TRAINERS; i++) {
         const st_dec_config c = config_of(i);
-        d[i] = NULL;
-        CHECK_OK(st_dec_new(&c, H, W, C, &d[i]));
-        x[i] = blobs(ROWS, 20 + (uint64_t)i);
+        t->d[i] = NULL;
+        t->r[i] = NULL;
+        CHECK_OK(st_dec_new(&c, H, W, C, &t->d[i]));
+        t->x[i] = blobs(ROWS, 20 + (uint64_t)i);
+        t->jobs[i] = (st_dec_job){t->d[i], t->x[i], NULL};
     }
 }
 
-/* The jobs for trainers d on arrays x. */
-static void jobs_of(st_dec **d, st_tensor **x, st_dec_job *jobs)
-{
-    for (int i = 0; i < N_TRAINERS; i++) jobs[i] = (st_dec_job){d[i], x[i], NULL};
-}
-
-static void free_trainers(st_dec **d, st_tensor **x, st_dec_result **r)
+static void trio_free(trio *t)
 {
     for (int i = 0; i < N_TRAINERS; i++) {
-        st_dec_free(d[i]);
-        st_tensor_free(x[i]);
-        if (r) st_dec_result_free(r[i]);
+        st_dec_free(t->d[i]);
+        st_tensor_free(t->x[i]);
+        st_dec_result_free(t->r[i]);
     }
 }
 
 static void test_same_as_alone(void)
 {
-    st_dec *d[N_TRAINERS];
-    st_tensor *x[N_TRAINERS];
-    st_dec_result *alone[N_TRAINERS], *many[N_TRAINERS];
-    make_trainers(d, x);
-    for (int i = 0; i < N_TRAINERS; i++) CHECK_OK(st_dec_fit(d[i], x[i], NULL, NULL, &alone[i]));
-    for (int i = 0; i < N_TRAINERS; i++) st_dec_free(d[i]);
+    trio alone, many;
+    trio_make(&alone);
+    trio_make(&many);
+    for (int i = 0; i < N_TRAINERS; i++) CHECK_OK(st_dec_fit(alone.d[i], alone.x[i], NULL, NULL, &alone.r[i]));
+    CHECK_OK(st_dec_fit_many(many.jobs, N_TRAINERS, 2, NULL, NULL, many.r));
     for (int i = 0; i < N_TRAINERS; i++) {
-        const st_dec_config c = config_of(i);
-        CHECK_OK(st_dec_new(&c, H, W, C, &d[i]));
-    }
-    st_dec_job jobs[N_TRAINERS];
-    jobs_of(d, x, jobs);
-    CHECK_OK(st_dec_fit_many(jobs, N_TRAINERS, 2, NULL, NULL, many));
-    for (int i = 0; i < N_TRAINERS; i++) {
-        CHECK(alone[i] && many[i]);
-        if (!alone[i] || !many[i]) continue;
-        CHECK(same_bits(alone[i]->embeddings->data, many[i]->embeddings->data, ROWS * 4 * sizeof(float)));
-        CHECK(same_bits(alone[i]->q->data, many[i]->q->data, ROWS * 3 * sizeof(float)));
-        CHECK(same_bits(alone[i]->centroids->data, many[i]->centroids->data, 3 * 4 * sizeof(float)));
-        CHECK(alone[i]->iterations == many[i]->iterations);
+        const st_dec_result *a = alone.r[i], *m = many.r[i];
+        CHECK(a && m);
+        if (!a || !m) continue;
+        CHECK(same_bits(a->embeddings->data, m->embeddings->data, ROWS * 4 * sizeof(float)));
+        CHECK(same_bits(a->q->data, m->q->data, ROWS * 3 * sizeof(float)));
+        CHECK(same_bits(a->centroids->data, m->centroids->data, 3 * 4 * sizeof(float)));
+        CHECK(a->iterations == m->iterations);
     }
     /* the trainers are different models: the comparison above is not vacuous */
-    if (many[0] && many[2])
-        CHECK(!same_bits(many[0]->embeddings->data, many[2]->embeddings->data, ROWS * 4 * sizeof(float)));
-    free_trainers(d, x, alone);
-    for (int i = 0; i < N_TRAINERS; i++) st_dec_result_free(many[i]);
+    if (many.r[0] && many.r[2])
+        CHECK(!same_bits(many.r[0]->embeddings->data, many.r[2]->embeddings->data, ROWS * 4 * sizeof(float)));
+    trio_free(&alone);
+    trio_free(&many);
 }
 
 /* Counts events per trainer; `inside` proves no two calls overlap. */
@@ -110,61 +107,50 @@ static bool watch(void *ctx, const st_dec_progress *p)
 
 static void test_events_serialised(void)
 {
-    st_dec *d[N_TRAINERS];
-    st_tensor *x[N_TRAINERS];
-    st_dec_result *r[N_TRAINERS];
-    make_trainers(d, x);
-    st_dec_job jobs[N_TRAINERS];
-    jobs_of(d, x, jobs);
+    trio t;
+    trio_make(&t);
     watcher w = {0};
-    CHECK_OK(st_dec_fit_many(jobs, N_TRAINERS, 3, watch, &w, r));
+    CHECK_OK(st_dec_fit_many(t.jobs, N_TRAINERS, 3, watch, &w, t.r));
     CHECK(!w.overlapped);
     for (int i = 0; i < N_TRAINERS; i++) {
-        CHECK(r[i] != NULL);
+        CHECK(t.r[i] != NULL);
         CHECK(w.done[i] == 1);
         /* every pretraining step and clustering iteration reports */
         CHECK(w.events[i] > 2 * (ROWS / 16) + 12);
     }
-    free_trainers(d, x, r);
+    trio_free(&t);
 }
 
 static void test_stop_stops_all(void)
 {
-    st_dec *d[N_TRAINERS];
-    st_tensor *x[N_TRAINERS];
-    st_dec_result *r[N_TRAINERS];
-    make_trainers(d, x);
-    st_dec_job jobs[N_TRAINERS];
-    jobs_of(d, x, jobs);
+    trio t;
+    trio_make(&t);
     watcher w = {.stop_after = 1};
-    CHECK_OK(st_dec_fit_many(jobs, N_TRAINERS, 2, watch, &w, r));
+    CHECK_OK(st_dec_fit_many(t.jobs, N_TRAINERS, 2, watch, &w, t.r));
     CHECK(w.calls == 1); /* after the stop the callback is not called again */
     for (int i = 0; i < N_TRAINERS; i++) {
-        CHECK(r[i] == NULL);
-        CHECK(st_dec_get_stage(d[i]) == ST_DEC_PRETRAIN);
+        CHECK(t.r[i] == NULL);
+        CHECK(st_dec_get_stage(t.d[i]) == ST_DEC_PRETRAIN);
     }
     /* the third trainer never started */
-    CHECK(st_dec_epoch(d[2]) == 0);
-    free_trainers(d, x, NULL);
+    CHECK(st_dec_epoch(t.d[2]) == 0);
+    trio_free(&t);
 }
 
 static void test_failure_stops_all(void)
 {
-    st_dec *d[N_TRAINERS];
-    st_tensor *x[N_TRAINERS];
-    st_dec_result *r[N_TRAINERS];
-    make_trainers(d, x);
+    trio t;
+    trio_make(&t);
     /* trainer b gets activations of another shape */
-    st_tensor_free(x[1]);
     const int64_t shape[4] = {ROWS, H, W, C + 1};
-    x[1] = NULL;
-    CHECK_OK(st_tensor_new(ST_F32, 4, shape, &x[1]));
-    st_dec_job jobs[N_TRAINERS];
-    jobs_of(d, x, jobs);
-    CHECK_FAILS(st_dec_fit_many(jobs, N_TRAINERS, 2, NULL, NULL, r), ST_ESHAPE, "'b'");
-    for (int i = 0; i < N_TRAINERS; i++) CHECK(r[i] == NULL);
-    CHECK(st_dec_get_stage(d[0]) != ST_DEC_DONE);
-    free_trainers(d, x, NULL);
+    st_tensor *wrong = NULL;
+    CHECK_OK(st_tensor_new(ST_F32, 4, shape, &wrong));
+    t.jobs[1].x = wrong;
+    CHECK_FAILS(st_dec_fit_many(t.jobs, N_TRAINERS, 2, NULL, NULL, t.r), ST_ESHAPE, "'b'");
+    for (int i = 0; i < N_TRAINERS; i++) CHECK(t.r[i] == NULL);
+    CHECK(st_dec_get_stage(t.d[0]) != ST_DEC_DONE);
+    st_tensor_free(wrong);
+    trio_free(&t);
 }
 
 /* A job given as a .npy path trains on the file, mapped by its worker;
@@ -173,49 +159,39 @@ static void test_paths(void)
 {
     tmpdir dir;
     CHECK(tmpdir_make(&dir) == 0);
-    st_dec *d[N_TRAINERS];
-    st_tensor *x[N_TRAINERS];
-    st_dec_result *alone = NULL, *r[2];
-    make_trainers(d, x);
-    CHECK_OK(st_npy_save(tmpdir_file(&dir, "b.npy"), x[1]));
-    CHECK_OK(st_dec_fit(d[1], x[1], NULL, NULL, &alone));
-    st_dec_free(d[1]);
-    const st_dec_config c = config_of(1);
-    CHECK_OK(st_dec_new(&c, H, W, C, &d[1]));
-    st_dec_job jobs[2] = {{d[0], x[0], NULL}, {d[1], NULL, tmpdir_file(&dir, "b.npy")}};
-    CHECK_OK(st_dec_fit_many(jobs, 2, 2, NULL, NULL, r));
-    CHECK(r[1] && alone && same_bits(r[1]->embeddings->data, alone->embeddings->data, ROWS * 4 * sizeof(float)));
-    st_dec_result_free(r[0]);
-    st_dec_result_free(r[1]);
-    jobs[1] = (st_dec_job){d[2], NULL, tmpdir_file(&dir, "missing.npy")};
-    CHECK_FAILS(st_dec_fit_many(jobs, 2, 2, NULL, NULL, r), ST_EIO, "missing.npy");
+    trio alone, t;
+    trio_make(&alone);
+    trio_make(&t);
+    CHECK_OK(st_npy_save(tmpdir_file(&dir, "b.npy"), t.x[1]));
+    CHECK_OK(st_dec_fit(alone.d[1], alone.x[1], NULL, NULL, &alone.r[1]));
+    t.jobs[1] = (st_dec_job){t.d[1], NULL, tmpdir_file(&dir, "b.npy")};
+    CHECK_OK(st_dec_fit_many(t.jobs, 2, 2, NULL, NULL, t.r));
+    CHECK(t.r[1] && alone.r[1] &&
+          same_bits(t.r[1]->embeddings->data, alone.r[1]->embeddings->data, ROWS * 4 * sizeof(float)));
+    st_dec_result *r[2];
+    const st_dec_job missing[2] = {{t.d[2], t.x[2], NULL}, {alone.d[0], NULL, tmpdir_file(&dir, "missing.npy")}};
+    CHECK_FAILS(st_dec_fit_many(missing, 2, 2, NULL, NULL, r), ST_EIO, "missing.npy");
     CHECK(r[0] == NULL && r[1] == NULL);
-    st_dec_result_free(alone);
-    free_trainers(d, x, NULL);
+    trio_free(&alone);
+    trio_free(&t);
     CHECK(tmpdir_count(&dir) == 1); /* the file the job read, nothing else */
     tmpdir_remove(&dir);
 }
 
 static void test_arguments(void)
 {
-    st_dec *d[N_TRAINERS];
-    st_tensor *x[N_TRAINERS];
-    st_dec_result *r[N_TRAINERS];
-    make_trainers(d, x);
-    st_dec_job jobs[N_TRAINERS];
-    jobs_of(d, x, jobs);
-    CHECK_FAILS(st_dec_fit_many(jobs, 2, 0, NULL, NULL, r), ST_EINVAL, "workers");
-    st_dec_job twice[2] = {jobs[0], jobs[0]};
-    CHECK_FAILS(st_dec_fit_many(twice, 2, 2, NULL, NULL, r), ST_EINVAL, "job 2 trains the trainer of job 1");
-    st_dec_job nothing[2] = {jobs[0], {d[1], NULL, NULL}};
-    CHECK_FAILS(st_dec_fit_many(nothing, 2, 2, NULL, NULL, r), ST_EINVAL, "job 2");
-    CHECK_OK(st_dec_fit_many(jobs, 0, 2, NULL, NULL, r));
+    trio t;
+    trio_make(&t);
+    CHECK_FAILS(st_dec_fit_many(t.jobs, 2, 0, NULL, NULL, t.r), ST_EINVAL, "workers");
+    const st_dec_job twice[2] = {t.jobs[0], t.jobs[0]};
+    CHECK_FAILS(st_dec_fit_many(twice, 2, 2, NULL, NULL, t.r), ST_EINVAL, "job 2 trains the trainer of job 1");
+    const st_dec_job nothing[2] = {t.jobs[0], {t.d[1], NULL, NULL}};
+    CHECK_FAILS(st_dec_fit_many(nothing, 2, 2, NULL, NULL, t.r), ST_EINVAL, "job 2");
+    CHECK_OK(st_dec_fit_many(t.jobs, 0, 2, NULL, NULL, t.r));
     /* more workers than jobs is fine */
-    CHECK_OK(st_dec_fit_many(jobs, 2, 16, NULL, NULL, r));
-    CHECK(r[0] && r[1]);
-    free_trainers(d, x, NULL);
-    st_dec_result_free(r[0]);
-    st_dec_result_free(r[1]);
+    CHECK_OK(st_dec_fit_many(t.jobs, 2, 16, NULL, NULL, t.r));
+    CHECK(t.r[0] && t.r[1]);
+    trio_free(&t);
 }
 
 int main(void)
