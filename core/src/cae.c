@@ -20,6 +20,7 @@
 #include "strata/cae.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "strata/conv.h"
@@ -52,15 +53,16 @@ typedef struct cae_lane {
 struct st_cae;
 typedef void (*lane_job)(struct st_cae *m, cae_lane *lane, const void *arg);
 
-/* A minimal fork-join pool: workers 1..n-1 wait for a job generation,
- * run their lane, and report back; the caller runs lane 0. */
+/* A minimal fork-join pool: with `active` threads, thread t (the caller
+ * is 0, worker i runs beside lane i) runs lanes t, t + active, ...; the
+ * workers at or past `active` sit the generation out. */
 typedef struct cae_pool {
     int n_workers;
     pthread_t thread[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t start, done;
     unsigned long generation;
-    int pending, quit;
+    int pending, quit, active;
     lane_job job;
     const void *arg;
 } cae_pool;
@@ -85,6 +87,7 @@ struct st_cae {
     int enc_batch, dec_batch; /* 0: pass not run */
     cae_pool pool;
     int pool_started;
+    atomic_int want_active; /* threads for the next pass (st_cae_set_active_threads) */
 };
 
 st_cae_config st_cae_config_default(int height, int width, int channels)
@@ -283,11 +286,20 @@ static st_status setup_buffers(st_cae *m)
 
 /* ---- the worker pool ---- */
 
+/* Thread t's share of a pass run by `active` threads. The lanes, not the
+ * threads, fix what is computed: any thread count gives the same bits. */
+static void run_share(st_cae *m, int t, int active, lane_job job, const void *arg)
+{
+    for (int i = t; i < m->n_lanes; i += active)
+        if (m->lane[i].count) job(m, &m->lane[i], arg);
+}
+
 static void *worker_main(void *arg)
 {
     cae_lane *lane = arg;
     st_cae *m = lane->model;
     cae_pool *p = &m->pool;
+    const int me = (int)(lane - m->lane);
     unsigned long seen = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
@@ -299,8 +311,10 @@ static void *worker_main(void *arg)
         seen = p->generation;
         lane_job job = p->job;
         const void *job_arg = p->arg;
+        const int active = p->active;
         pthread_mutex_unlock(&p->mu);
-        if (lane->count) job(m, lane, job_arg);
+        if (me >= active) continue;
+        run_share(m, me, active, job, job_arg);
         pthread_mutex_lock(&p->mu);
         if (--p->pending == 0) pthread_cond_signal(&p->done);
         pthread_mutex_unlock(&p->mu);
@@ -355,21 +369,29 @@ static void run_lanes(st_cae *m, int batch, lane_job job, const void *arg)
         start += l->count;
     }
     cae_pool *p = &m->pool;
-    if (p->n_workers) {
+    int active = atomic_load(&m->want_active);
+    if (active > p->n_workers + 1) active = p->n_workers + 1;
+    if (active > 1) {
         pthread_mutex_lock(&p->mu);
         p->job = job;
         p->arg = arg;
-        p->pending = p->n_workers;
+        p->active = active;
+        p->pending = active - 1;
         p->generation++;
         pthread_cond_broadcast(&p->start);
         pthread_mutex_unlock(&p->mu);
     }
-    if (m->lane[0].count) job(m, &m->lane[0], arg);
-    if (p->n_workers) {
+    run_share(m, 0, active > 1 ? active : 1, job, arg);
+    if (active > 1) {
         pthread_mutex_lock(&p->mu);
         while (p->pending) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+void st_cae_set_active_threads(st_cae *m, int threads)
+{
+    atomic_store(&m->want_active, threads < 1 ? 1 : threads > m->n_lanes ? m->n_lanes : threads);
 }
 
 /* ---- construction ---- */
@@ -385,6 +407,7 @@ st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out)
     if (s == ST_OK) s = init_params(m, rng);
     if (s == ST_OK) s = setup_buffers(m);
     if (s == ST_OK) s = pool_start(m);
+    atomic_init(&m->want_active, m->n_lanes);
     if (s != ST_OK) {
         st_cae_free(m);
         return st_fail_context(s, "cae (%d, %d, %d): ", cfg->height, cfg->width, cfg->channels);

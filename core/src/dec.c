@@ -311,6 +311,7 @@ st_status dec_make_result(st_dec *d, const st_tensor *x, st_dec_result **out)
 st_dec_stage st_dec_get_stage(const st_dec *d) { return d->stage; }
 const st_dec_config *st_dec_get_config(const st_dec *d) { return &d->cfg; }
 st_cae *st_dec_cae(st_dec *d) { return d->cae; }
+void st_dec_set_active_threads(st_dec *d, int threads) { st_cae_set_active_threads(d->cae, threads); }
 st_tensor *st_dec_centroids(st_dec *d) { return d->mu; }
 int st_dec_epoch(const st_dec *d) { return d->epoch; }
 int64_t st_dec_iteration(const st_dec *d) { return d->ite; }

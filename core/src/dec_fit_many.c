@@ -1,12 +1,19 @@
 /* Several trainers at once (see st_dec_fit_many in dec.h): a pool of
  * worker threads takes the jobs in order. The calling thread is one of
- * the workers. The callback and the shared state are behind one lock. */
+ * the workers. The callback and the shared state are behind one lock.
+ *
+ * Cores: each worker stands for one. A job starts on its worker's core
+ * alone; a core whose worker found no job left is lent to the first
+ * running trainer with more lanes (cfg.threads) than threads, and a
+ * finished trainer's lent cores go back to the others. Lanes fix the
+ * arithmetic, so lending changes when a result is ready, not its bits. */
 #include <pthread.h>
 #include <stdio.h>
 #include "strata/dec.h"
 #include "strata/npy.h"
 
 #define MAX_WORKERS 64
+#define MAX_JOBS 64
 
 typedef struct pool {
     const st_dec_job *jobs;
@@ -17,6 +24,9 @@ typedef struct pool {
     pthread_mutex_t lock;
     int next;  /* the next job to start */
     bool stop; /* the callback asked to stop, or a trainer failed */
+    int spare; /* cores no trainer uses */
+    bool running[MAX_JOBS];
+    int threads[MAX_JOBS]; /* a running trainer's threads */
     st_status failure;
     char message[1024];
 } pool;
@@ -43,24 +53,48 @@ static st_status run_job(pool *pl, int i)
     return s;
 }
 
+/* Lends the spare cores, one at a time, to the first running trainers
+ * with a lane to spare (under the lock). */
+static void lend_spare(pool *pl)
+{
+    for (int i = 0; i < pl->n && pl->spare > 0; i++) {
+        const st_dec_job *j = &pl->jobs[i];
+        while (pl->running[i] && pl->spare > 0 && pl->threads[i] < st_dec_get_config(j->trainer)->threads) {
+            st_dec_set_active_threads(j->trainer, ++pl->threads[i]);
+            pl->spare--;
+        }
+    }
+}
+
 static void *worker(void *arg)
 {
     pool *pl = arg;
+    pthread_mutex_lock(&pl->lock);
     for (;;) {
-        pthread_mutex_lock(&pl->lock);
         const int i = pl->stop || pl->next >= pl->n ? -1 : pl->next++;
+        if (i < 0) {
+            pl->spare++; /* this worker's core */
+            lend_spare(pl);
+            pthread_mutex_unlock(&pl->lock);
+            return NULL;
+        }
+        pl->running[i] = true;
+        pl->threads[i] = 1;
+        st_dec_set_active_threads(pl->jobs[i].trainer, 1);
+        lend_spare(pl);
         pthread_mutex_unlock(&pl->lock);
-        if (i < 0) return NULL;
         const st_status s = run_job(pl, i);
+        pthread_mutex_lock(&pl->lock);
+        pl->running[i] = false;
+        pl->spare += pl->threads[i] - 1; /* the lent cores; the worker keeps its own */
+        lend_spare(pl);
         if (s != ST_OK) {
-            pthread_mutex_lock(&pl->lock);
             if (pl->failure == ST_OK) {
                 /* the message lives in this thread; the caller's thread reports it */
                 pl->failure = s;
                 snprintf(pl->message, sizeof pl->message, "%s", st_error_message());
             }
             pl->stop = true;
-            pthread_mutex_unlock(&pl->lock);
         }
     }
 }
@@ -84,9 +118,12 @@ st_status st_dec_fit_many(const st_dec_job *jobs, int n, int workers, st_dec_cal
 {
     for (int i = 0; out && i < n; i++) out[i] = NULL;
     ST_TRY(check_jobs(jobs, n, workers));
+    if (n > MAX_JOBS) return st_fail(ST_EINVAL, "dec fit_many: at most %d jobs, got %d", MAX_JOBS, n);
+    pool pl = {.jobs = jobs, .out = out, .n = n, .cb = cb, .ctx = ctx, .failure = ST_OK};
+    /* cores beyond the jobs' (more workers than jobs) are lent from the start */
+    pl.spare = workers > n ? workers - n : 0;
     if (workers > n) workers = n;
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;
-    pool pl = {.jobs = jobs, .out = out, .n = n, .cb = cb, .ctx = ctx, .failure = ST_OK};
     if (pthread_mutex_init(&pl.lock, NULL)) return st_fail(ST_ENOMEM, "dec fit_many: cannot create a mutex");
     pthread_t thread[MAX_WORKERS];
     int started = 0;

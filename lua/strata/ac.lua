@@ -418,7 +418,8 @@ end
 -- progress (bars on stderr; default when stderr is a terminal), cores
 -- (threads for the layers' training; default every core) and jobs (layers
 -- trained at once; default min(cores, layers)). A layer without its own
--- `threads` gets cores // jobs: on few cores, one thread per layer and
+-- `threads` gets cores // jobs if it is among the first `jobs`, else a
+-- lane per core (run on the cores other layers free): on few cores,
 -- layers side by side train faster than one layer on every core.
 -- Returns self; ac.timings then holds the wall seconds of the extraction,
 -- of each layer (layers[l]) and of the whole fit (work reused from an
@@ -445,9 +446,13 @@ function AC:fit(train, opts)
   -- must give each layer the threads it started with (they set the
   -- rounding of its gradient sums).
   jobs = jobs or math.min(cores, #cfg.layers)
-  for _, layer in ipairs(cfg.layers) do
+  for l, layer in ipairs(cfg.layers) do
     layer.dec = resolve_layer(layer.spec, cfg.clustering, opts, cfg.seed)
-    layer.dec.threads = layer.dec.threads or math.max(1, cores // jobs)
+    -- The first `jobs` layers start together, cores // jobs threads each.
+    -- A later one may end alone: it gets a lane per core, run on the
+    -- cores that other layers free (dec.fit_many lends them; lanes, not
+    -- threads, fix its bits).
+    layer.dec.threads = layer.dec.threads or (l <= jobs and math.max(1, cores // jobs) or cores)
     -- a configuration the trainer rejects fails here, before any work
     dec.new(layer.shape, layer.dec):free()
   end

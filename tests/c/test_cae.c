@@ -307,6 +307,52 @@ static void test_matches_pytorch(void)
 
 /* Splitting the batch over threads (including an idle lane) gives the
  * single-thread results up to the gradient summation order. */
+/* Three lanes run on 1, 2 or 3 threads (changed between passes, as a
+ * scheduler lending cores does): bitwise the same pretraining. */
+static void test_active_threads_same_bits(void)
+{
+    const int filters[4] = {4, 5, 6, 3};
+    st_cae *m[3] = {NULL, NULL, NULL};
+    st_optim *opt[3] = {NULL, NULL, NULL};
+    const st_optim_config oc = st_optim_adam_defaults();
+    for (int i = 0; i < 3; i++) {
+        st_cae_config cfg = st_cae_config_default(8, 6, 3);
+        memcpy(cfg.filters, filters, sizeof filters);
+        cfg.max_batch = 5;
+        cfg.threads = 3;
+        st_rng r;
+        st_rng_seed(&r, 4);
+        CHECK_OK(st_cae_new(&cfg, &r, &m[i]));
+        CHECK_OK(st_optim_new(&oc, st_cae_param_count(m[i]), &opt[i]));
+    }
+    if (!m[0] || !m[1] || !m[2] || !opt[0] || !opt[1] || !opt[2]) return;
+    st_rng r;
+    st_rng_seed(&r, 6);
+    float x[5 * 144];
+    for (size_t i = 0; i < 5 * st_cae_input_size(m[0]); i++) x[i] = st_rng_uniform_f32(&r);
+    for (int step = 0; step < 6; step++)
+        for (int i = 0; i < 3; i++) {
+            /* model i switches its thread count every step; model 0 stays on 1 */
+            st_cae_set_active_threads(m[i], i == 0 ? 1 : 1 + (step + i) % 3);
+            double loss;
+            CHECK_OK(st_cae_pretrain_step(m[i], opt[i], 5 - step % 2, x, &loss));
+        }
+    const size_t np = st_cae_param_count(m[0]);
+    CHECK(memcmp(st_cae_params(m[0]), st_cae_params(m[1]), np * sizeof(float)) == 0);
+    CHECK(memcmp(st_cae_params(m[0]), st_cae_params(m[2]), np * sizeof(float)) == 0);
+    /* out-of-range counts are clamped, not an error */
+    st_cae_set_active_threads(m[1], 0);
+    st_cae_set_active_threads(m[2], 99);
+    float z[2][15];
+    CHECK_OK(st_cae_embed(m[1], 5, x, z[0]));
+    CHECK_OK(st_cae_embed(m[2], 5, x, z[1]));
+    CHECK(memcmp(z[0], z[1], sizeof z[0]) == 0);
+    for (int i = 0; i < 3; i++) {
+        st_optim_free(opt[i]);
+        st_cae_free(m[i]);
+    }
+}
+
 static void test_threads_agree(void)
 {
     const int filters[4] = {4, 5, 6, 3};
@@ -466,6 +512,7 @@ int main(void)
     RUN(test_whole_model_finite_differences);
     RUN(test_matches_pytorch);
     RUN(test_threads_agree);
+    RUN(test_active_threads_same_bits);
     RUN(test_pretrain_step_learns);
     RUN(test_pretrain_step_is_the_passes);
     RUN(test_errors);

@@ -37,6 +37,8 @@
  * oversubscription), and the parameter gradients of the slices are
  * summed in slice order. Results are deterministic for a given T; a
  * different T changes the gradient summation order (float rounding).
+ * The T slices (lanes) may run on fewer threads (st_cae_set_active_threads):
+ * the same bits, computed by fewer cores.
  * Not thread-safe: one model is used by one caller at a time. */
 #ifndef STRATA_CAE_H
 #define STRATA_CAE_H
@@ -71,6 +73,12 @@ typedef struct st_cae st_cae;
  * for a non-positive size, filter, radius, batch or thread count. */
 st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out);
 void st_cae_free(st_cae *m);
+/* Runs the `threads` lanes of every later pass on this many threads (1 ..
+ * threads; clamped; the default is one per lane): thread t runs lanes t,
+ * t + n, ... in order, so every count gives bitwise the same results. The
+ * only call that may come from another thread while a pass runs (the next
+ * pass uses the new count): a scheduler lends the model idle cores. */
+void st_cae_set_active_threads(st_cae *m, int threads);
 
 const st_cae_config *st_cae_get_config(const st_cae *m);
 /* The zero padding around the input and the padded size (Hp, Wp). */

@@ -164,6 +164,11 @@ void st_dec_result_free(st_dec_result *r);
  * same data. */
 st_status st_dec_fit(st_dec *d, const st_tensor *x, st_dec_callback cb, void *ctx, st_dec_result **out);
 
+/* Threads that run the trainer's cfg.threads lanes from its next pass on
+ * (st_cae_set_active_threads): the same bits with fewer cores. May be
+ * called from another thread while the trainer trains. */
+void st_dec_set_active_threads(st_dec *d, int threads);
+
 /* One trainer's share of st_dec_fit_many: its activations x, or (x NULL)
  * the .npy file at path, memory-mapped only while this trainer trains. */
 typedef struct st_dec_job {
