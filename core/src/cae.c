@@ -394,6 +394,8 @@ void st_cae_set_active_threads(st_cae *m, int threads)
     atomic_store(&m->want_active, threads < 1 ? 1 : threads > m->n_lanes ? m->n_lanes : threads);
 }
 
+int st_cae_active_threads(const st_cae *m) { return atomic_load(&((st_cae *)m)->want_active); }
+
 /* ---- construction ---- */
 
 st_status st_cae_new(const st_cae_config *cfg, st_rng *rng, st_cae **out)

@@ -87,6 +87,8 @@ static void *worker(void *arg)
         pthread_mutex_lock(&pl->lock);
         pl->running[i] = false;
         pl->spare += pl->threads[i] - 1; /* the lent cores; the worker keeps its own */
+        /* later calls on the trainer get a thread per lane again, its default */
+        st_dec_set_active_threads(pl->jobs[i].trainer, st_dec_get_config(pl->jobs[i].trainer)->threads);
         lend_spare(pl);
         if (s != ST_OK) {
             if (pl->failure == ST_OK) {

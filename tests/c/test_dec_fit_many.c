@@ -1,11 +1,13 @@
 /* Several trainers at once (st_dec_fit_many): each gives bitwise what it
  * gives alone, the callback sees every trainer's events one call at a
  * time, a stop or a failure stops them all, jobs given as .npy paths
- * train on the mapped file, and bad arguments are errors. */
+ * train on the mapped file, free cores are lent to a trainer with lanes
+ * to spare, and bad arguments are errors. */
 #include "tmpdir.h"
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include "strata/cae.h"
 #include "strata/dec.h"
 #include "strata/npy.h"
 #include "testing.h"
@@ -178,6 +180,54 @@ static void test_paths(void)
     tmpdir_remove(&dir);
 }
 
+/* Records the most threads trainer b ran with, and b's threads when the
+ * first trainer a reports done. */
+typedef struct lending {
+    st_dec *b;
+    int most_b, b_when_a_done;
+} lending;
+
+static bool watch_lending(void *ctx, const st_dec_progress *p)
+{
+    lending *l = ctx;
+    const int now = st_cae_active_threads(st_dec_cae(l->b));
+    if (!strcmp(p->layer, "b") && now > l->most_b) l->most_b = now;
+    if (!strcmp(p->layer, "a") && p->event == ST_DEC_EV_DONE) l->b_when_a_done = now;
+    return true;
+}
+
+/* Two workers, a short job a (one lane) and a long job b (two lanes): b
+ * starts on one thread, gets a's core once a is done and no job is left,
+ * and is handed back with a thread per lane; its bits are those of b
+ * trained alone on two threads. */
+static void test_lends_free_cores(void)
+{
+    trio alone, t;
+    trio_make(&alone);
+    trio_make(&t);
+    CHECK_OK(st_dec_fit(alone.d[1], alone.x[1], NULL, NULL, &alone.r[1]));
+    /* a: one batch of rows, one epoch, one iteration, so it ends long before b */
+    st_tensor *short_x = NULL;
+    CHECK_OK(st_tensor_slice(t.x[0], 0, 0, 16, 1, &short_x));
+    st_dec_config quick = config_of(0);
+    quick.epochs = 1;
+    quick.maxiter = 1;
+    st_dec *a = NULL;
+    CHECK_OK(st_dec_new(&quick, H, W, C, &a));
+    const st_dec_job jobs[2] = {{a, short_x, NULL}, t.jobs[1]};
+    lending l = {t.d[1], 0, 0};
+    CHECK_OK(st_dec_fit_many(jobs, 2, 2, watch_lending, &l, t.r));
+    CHECK(l.b_when_a_done == 1); /* b ran on one thread while a trained */
+    CHECK(l.most_b == 2);        /* then on a's core too */
+    CHECK(st_cae_active_threads(st_dec_cae(t.d[1])) == 2);
+    CHECK(t.r[1] && alone.r[1] &&
+          same_bits(t.r[1]->embeddings->data, alone.r[1]->embeddings->data, ROWS * 4 * sizeof(float)));
+    st_tensor_free(short_x);
+    st_dec_free(a);
+    trio_free(&alone);
+    trio_free(&t);
+}
+
 static void test_arguments(void)
 {
     trio t;
@@ -201,6 +251,7 @@ int main(void)
     RUN(test_stop_stops_all);
     RUN(test_failure_stops_all);
     RUN(test_paths);
+    RUN(test_lends_free_cores);
     RUN(test_arguments);
     return TEST_SUMMARY();
 }

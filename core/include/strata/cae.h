@@ -79,6 +79,8 @@ void st_cae_free(st_cae *m);
  * only call that may come from another thread while a pass runs (the next
  * pass uses the new count): a scheduler lends the model idle cores. */
 void st_cae_set_active_threads(st_cae *m, int threads);
+/* The count the next pass will use. */
+int st_cae_active_threads(const st_cae *m);
 
 const st_cae_config *st_cae_get_config(const st_cae *m);
 /* The zero padding around the input and the padded size (Hp, Wp). */

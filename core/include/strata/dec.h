@@ -177,18 +177,21 @@ typedef struct st_dec_job {
     const char *path;
 } st_dec_job;
 
-/* st_dec_fit of n trainers, `workers` of them at a time (1 .. n; more is
- * clamped), each on its own thread and in the order given: job i's result
- * in out[i] (out may be NULL). Each trainer keeps its own cfg.threads, so
- * it computes bitwise what st_dec_fit would, whatever the others do.
- * Independent layers train this way faster than one after another with
- * more threads each (docs/dec.md, "Several layers at once"); with paths,
- * at most `workers` files are mapped (and resident) at a time. cb (may be
- * NULL) gets every trainer's events (p->layer names it) one call at a
- * time, from the worker threads. Returning false stops every trainer at
- * its next event and starts no more; those without a result get NULL.
- * When a trainer fails, the others stop the same way, every out[i] is
- * NULL and its error (naming the trainer) is returned. */
+/* st_dec_fit of n trainers on `workers` cores, in the order given: job
+ * i's result in out[i] (out may be NULL). Each trainer keeps its
+ * cfg.threads lanes, so it computes bitwise what st_dec_fit would,
+ * whatever the others do. Independent layers train this way faster than
+ * one after another with more threads each (docs/dec.md, "Several layers
+ * at once"). A job starts on one thread when a worker is free; a worker
+ * with no job left lends its core to the first running trainer with
+ * lanes to spare (st_dec_set_active_threads: no bits change); finished
+ * trainers are handed back with a thread per lane. With paths, at most
+ * `workers` files are mapped (and resident) at a time. cb (may be NULL)
+ * gets every trainer's events (p->layer names it) one call at a time,
+ * from the worker threads. Returning false stops every trainer at its
+ * next event and starts no more; those without a result get NULL. When a
+ * trainer fails, the others stop the same way, every out[i] is NULL and
+ * its error (naming the trainer) is returned. */
 st_status st_dec_fit_many(const st_dec_job *jobs, int n, int workers, st_dec_callback cb, void *ctx,
                           st_dec_result **out);
 
