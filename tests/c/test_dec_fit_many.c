@@ -180,52 +180,64 @@ static void test_paths(void)
     tmpdir_remove(&dir);
 }
 
-/* Records the most threads trainer b ran with, and b's threads when the
- * first trainer a reports done. */
+/* Records the most threads trainer b ran with, before and after trainer
+ * a reported done. */
 typedef struct lending {
     st_dec *b;
-    int most_b, b_when_a_done;
+    bool a_done;
+    int most_b_while_a_runs, most_b;
 } lending;
 
 static bool watch_lending(void *ctx, const st_dec_progress *p)
 {
     lending *l = ctx;
     const int now = st_cae_active_threads(st_dec_cae(l->b));
-    if (!strcmp(p->layer, "b") && now > l->most_b) l->most_b = now;
-    if (!strcmp(p->layer, "a") && p->event == ST_DEC_EV_DONE) l->b_when_a_done = now;
+    if (!strcmp(p->layer, "b")) {
+        if (now > l->most_b) l->most_b = now;
+        if (!l->a_done && now > l->most_b_while_a_runs) l->most_b_while_a_runs = now;
+    }
+    if (!strcmp(p->layer, "a") && p->event == ST_DEC_EV_DONE) l->a_done = true;
     return true;
 }
 
 /* Two workers, a short job a (one lane) and a long job b (two lanes): b
- * starts on one thread, gets a's core once a is done and no job is left,
- * and is handed back with a thread per lane; its bits are those of b
- * trained alone on two threads. */
+ * runs on one thread while a trains, gets a's core once a is done and no
+ * job is left, and is handed back with a thread per lane; its bits are
+ * those of b trained alone on two threads. */
 static void test_lends_free_cores(void)
 {
-    trio alone, t;
-    trio_make(&alone);
-    trio_make(&t);
-    CHECK_OK(st_dec_fit(alone.d[1], alone.x[1], NULL, NULL, &alone.r[1]));
-    /* a: one batch of rows, one epoch, one iteration, so it ends long before b */
-    st_tensor *short_x = NULL;
-    CHECK_OK(st_tensor_slice(t.x[0], 0, 0, 16, 1, &short_x));
-    st_dec_config quick = config_of(0);
-    quick.epochs = 1;
-    quick.maxiter = 1;
-    st_dec *a = NULL;
-    CHECK_OK(st_dec_new(&quick, H, W, C, &a));
-    const st_dec_job jobs[2] = {{a, short_x, NULL}, t.jobs[1]};
-    lending l = {t.d[1], 0, 0};
-    CHECK_OK(st_dec_fit_many(jobs, 2, 2, watch_lending, &l, t.r));
-    CHECK(l.b_when_a_done == 1); /* b ran on one thread while a trained */
-    CHECK(l.most_b == 2);        /* then on a's core too */
-    CHECK(st_cae_active_threads(st_dec_cae(t.d[1])) == 2);
-    CHECK(t.r[1] && alone.r[1] &&
-          same_bits(t.r[1]->embeddings->data, alone.r[1]->embeddings->data, ROWS * 4 * sizeof(float)));
-    st_tensor_free(short_x);
+    /* b: 4 epochs on 480 rows, two lanes; a: one batch, one epoch, one
+     * iteration, so it ends long before b */
+    enum { ROWS_B = 480 };
+    st_dec_config cb = config_of(1), ca = config_of(0);
+    cb.epochs = 4;
+    ca.epochs = 1;
+    ca.maxiter = 1;
+    ca.kmeans_n_init = 1;
+    st_dec *a = NULL, *b = NULL, *b_alone = NULL;
+    CHECK_OK(st_dec_new(&ca, H, W, C, &a));
+    CHECK_OK(st_dec_new(&cb, H, W, C, &b));
+    CHECK_OK(st_dec_new(&cb, H, W, C, &b_alone));
+    st_tensor *xa = blobs(16, 30), *xb = blobs(ROWS_B, 31);
+    st_dec_result *alone = NULL, *r[2] = {NULL, NULL};
+    CHECK_OK(st_dec_fit(b_alone, xb, NULL, NULL, &alone));
+    const st_dec_job jobs[2] = {{a, xa, NULL}, {b, xb, NULL}};
+    lending l = {b, false, 0, 0};
+    CHECK_OK(st_dec_fit_many(jobs, 2, 2, watch_lending, &l, r));
+    /* while a trained (if b started before a ended), b had one thread; then
+     * both cores: a's worker found no job left */
+    CHECK(l.most_b_while_a_runs <= 1);
+    CHECK(l.most_b == 2);
+    CHECK(st_cae_active_threads(st_dec_cae(b)) == 2);
+    CHECK(r[1] && alone && same_bits(r[1]->embeddings->data, alone->embeddings->data, ROWS_B * 4 * sizeof(float)));
+    st_dec_result_free(alone);
+    st_dec_result_free(r[0]);
+    st_dec_result_free(r[1]);
+    st_tensor_free(xa);
+    st_tensor_free(xb);
     st_dec_free(a);
-    trio_free(&alone);
-    trio_free(&t);
+    st_dec_free(b);
+    st_dec_free(b_alone);
 }
 
 static void test_arguments(void)
