@@ -26,7 +26,6 @@ typedef struct pool {
     bool stop; /* the callback asked to stop, or a trainer failed */
     int spare; /* cores no trainer uses */
     bool running[MAX_JOBS];
-    int threads[MAX_JOBS]; /* a running trainer's threads */
     st_status failure;
     char message[1024];
 } pool;
@@ -55,12 +54,15 @@ static st_status run_job(pool *pl, int i)
 
 /* Lends the spare cores, one at a time, to the first running trainers
  * with a lane to spare (under the lock). */
+/* The threads trainer d runs on: its autoencoder keeps the count. */
+static int threads_of(st_dec *d) { return st_cae_active_threads(st_dec_cae(d)); }
+
 static void lend_spare(pool *pl)
 {
     for (int i = 0; i < pl->n && pl->spare > 0; i++) {
-        const st_dec_job *j = &pl->jobs[i];
-        while (pl->running[i] && pl->spare > 0 && pl->threads[i] < st_dec_get_config(j->trainer)->threads) {
-            st_dec_set_active_threads(j->trainer, ++pl->threads[i]);
+        st_dec *d = pl->jobs[i].trainer;
+        while (pl->running[i] && pl->spare > 0 && threads_of(d) < st_dec_get_config(d)->threads) {
+            st_dec_set_active_threads(d, threads_of(d) + 1);
             pl->spare--;
         }
     }
@@ -79,14 +81,13 @@ static void *worker(void *arg)
             return NULL;
         }
         pl->running[i] = true;
-        pl->threads[i] = 1;
         st_dec_set_active_threads(pl->jobs[i].trainer, 1);
         lend_spare(pl);
         pthread_mutex_unlock(&pl->lock);
         const st_status s = run_job(pl, i);
         pthread_mutex_lock(&pl->lock);
         pl->running[i] = false;
-        pl->spare += pl->threads[i] - 1; /* the lent cores; the worker keeps its own */
+        pl->spare += threads_of(pl->jobs[i].trainer) - 1; /* the lent cores; the worker keeps its own */
         /* later calls on the trainer get a thread per lane again, its default */
         st_dec_set_active_threads(pl->jobs[i].trainer, st_dec_get_config(pl->jobs[i].trainer)->threads);
         lend_spare(pl);
