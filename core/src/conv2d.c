@@ -26,7 +26,6 @@
 #include "conv_chunk.h"
 #include "conv_tile.h"
 #include "conv_winograd.h"
-#include "conv_winograd4.h"
 
 static st_status check_geom(const st_conv2d_geom *g)
 {
@@ -99,7 +98,7 @@ static int is_pointwise(const st_conv2d_geom *g)
 static int frame_h(const st_conv2d_geom *g) { return (g->out_h - 1) * g->stride_h + g->k_h; }
 static int frame_w(const st_conv2d_geom *g) { return (g->out_w - 1) * g->stride_w + g->k_w; }
 
-/* The workspace of the passes other than an F(4x4, 3x3) forward. */
+/* The workspace of the passes other than a Winograd forward. */
 static size_t other_passes_floats(const st_conv2d_geom *g)
 {
     if (st_winograd_fits(g)) return st_winograd_workspace_floats(g); /* every other pass of g takes that path */
@@ -113,7 +112,7 @@ static size_t other_passes_floats(const st_conv2d_geom *g)
 
 size_t st_conv2d_forward_workspace_floats(const st_conv2d_geom *g)
 {
-    return st_winograd4_fits(g) ? st_winograd4_workspace_floats(g) : other_passes_floats(g);
+    return st_winograd_forward_fits(g) ? st_winograd_forward_workspace_floats(g) : other_passes_floats(g);
 }
 
 size_t st_conv2d_workspace_floats(const st_conv2d_geom *g)
@@ -301,12 +300,8 @@ static void gemm_conv(const st_conv2d_geom *g, const float *x, const float *w, c
 void st_conv2d_forward_fused(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
                              const float *residual, bool relu, float *y, float *workspace)
 {
-    if (st_winograd4_fits(g)) {
-        st_winograd4_forward(g, x, w, b, residual, relu, y, workspace);
-        return;
-    }
-    if (st_winograd_fits(g)) {
-        st_winograd_forward(g, x, w, b, residual, relu, y, workspace);
+    if (st_winograd_forward_fits(g)) {
+        st_winograd_forward(g, st_winograd_forward_tile(g), x, w, b, residual, relu, y, workspace);
         return;
     }
     if (use_direct(g)) {

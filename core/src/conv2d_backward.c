@@ -205,7 +205,7 @@ static void adjoint_phases(const st_conv2d_geom *g, const float *src, const floa
 static void adjoint(const st_conv2d_geom *g, const float *src, const float *w, const float *b, float *dst, float *ws)
 {
     if (st_winograd_fits(g)) {
-        st_winograd_adjoint(g, src, w, b, dst, ws);
+        st_winograd_adjoint(g, st_winograd_adjoint_tile(g), src, w, b, dst, ws);
         return;
     }
     const int m = g->batch * g->out_h * g->out_w, k = g->k_h * g->k_w * g->in_c, n = g->out_c;
@@ -338,7 +338,7 @@ static void weight_grad_direct(const st_conv2d_geom *g, const float *a, const fl
 static void weight_grad(const st_conv2d_geom *g, const float *a, const float *e, float *dw, float *ws)
 {
     if (st_winograd_fits(g)) {
-        st_winograd_weight_grad(g, a, e, dw, ws);
+        st_winograd_weight_grad(g, st_winograd_forward_tile(g), a, e, dw, ws);
         return;
     }
     if (use_direct_wgrad(g)) {

@@ -1,5 +1,6 @@
-/* Winograd F(2x2, 3x3) for 5x5 stride-2 and 3x3 stride-1 convolutions,
- * their adjoints and their weight gradients (see conv_winograd.h).
+/* Winograd F(m x m, 3x3), m = 2 or 4, for 5x5 stride-2 and 3x3 stride-1
+ * convolutions, their adjoints and their weight gradients (see
+ * conv_winograd.h).
  *
  * Space to depth. Cut the input into 2x2 blocks and make each block one
  * pixel with four times the channels, one group per phase (qh, qw). With
@@ -12,15 +13,20 @@
  * flipped, transposed block kernel, written back through the blocks.
  * A 3x3 stride-1 convolution is the same with blocks of one pixel.
  *
- * Winograd's minimal filtering F(2, 3) computes two outputs of a 3-tap
- * filter with 4 products instead of 6: in 2-d, each 2x2 output tile is
+ * Winograd's minimal filtering F(m, 3) computes m outputs of a 3-tap
+ * filter with m + 2 products instead of 3m: in 2-d, each m x m output
+ * tile is
  *   Y = A^T [ (G g G^T) . (B^T d B) ] A
- * for its 4x4 input tile d and the 3x3 kernel g, where the product "."
- * is elementwise over the 16 transform points and, summed over input
- * channels, becomes 16 matrix products [tiles x K] [K x N], one per
- * point. A 2x2 output tile then costs 16 block-kernel products against
- * the 4 x 25 of the direct convolution: 64 K-wide products per 4 output
- * pixels (with K = 4 C_in) against 100 C_in-wide ones.
+ * for its (m + 2) x (m + 2) input tile d and the 3x3 kernel g, where the
+ * product "." is elementwise over the (m + 2)^2 transform points and,
+ * summed over input channels, becomes one matrix product [tiles x K]
+ * [K x N] per point. F(2, 3) interpolates at 0, 1, -1 and infinity: 16
+ * products per 4 outputs, against 36 for the direct 3x3 kernel. F(4, 3)
+ * adds 2 and -2: 36 products per 16 outputs, and its transforms move 2.25
+ * floats per output instead of 4, at the price of about ten times the
+ * rounding (coefficients up to 8 and 1/24). Each call takes the tile
+ * size that needs fewer products for its grid, counting the tiles that
+ * overhang the grid's edge (st_winograd_tile).
  *
  * The weight gradient is the exact adjoint of the same algorithm: with
  * V = B^T d B per tile and dM = A dY A^T, dU = sum over tiles of V^T dM
@@ -33,24 +39,26 @@
  * Tiles are processed in chunks sized so that the transformed chunk stays
  * in the L2 cache; each point's product runs on the shared 6 x 16 FMA
  * tile. Transforms are vectorised over 8 channels (C_in % 8 == 0,
- * C_out % 16 == 0). Measured on the clustering autoencoder (32x32x16
- * input, docs/bench-cae.md) the training step gains about 10-20% over the
- * direct kernels, less than the 1.56x fewer multiplications suggest: the
- * transforms move 4 floats per output where the direct kernel reads its
- * input from registers. */
+ * C_out % 16 == 0). The code is written once for both tile sizes: the
+ * always-inline helpers take m as a constant, and each entry point
+ * dispatches to the two instances. */
 #include "conv_winograd.h"
 
 #include <immintrin.h>
 #include <string.h>
 #include "conv_tile.h"
 
-#define POINTS 16
+#define MAX_SIDE 6 /* input tile side, m + 2 */
+#define MAX_POINTS (MAX_SIDE * MAX_SIDE)
 /* Target size (floats) of one chunk's transformed input and output: 384 KB. */
 #define CHUNK_FLOATS (96 * 1024)
 
 #define VEC_FN static inline __attribute__((always_inline, target("avx2,fma")))
 /* Fully unrolled, the small fixed loops over a tile keep it in registers. */
-#define UNROLL _Pragma("GCC unroll 16")
+#define UNROLL _Pragma("GCC unroll 36")
+
+static int side_of(int m) { return m + 2; }
+static int points_of(int m) { return (m + 2) * (m + 2); }
 
 /* One spatial axis of the convolution, seen through blocks of f pixels
  * (f = stride: 2 for the 5x5 kernels, 1 for the 3x3 ones). */
@@ -78,7 +86,7 @@ static int tap_of(const axis *a, int T, int q)
 /* Phase groups per block: f x f (the block kernel has groups x C_in rows). */
 static int groups_of(const st_conv2d_geom *g) { return g->stride_h * g->stride_w; }
 
-static int tiles_of(int n) { return (n + 1) / 2; }
+static int tiles_of(int n, int m) { return (n + m - 1) / m; }
 
 /* A tensor [N, h, w, c] read or written through blocks of f x f pixels
  * (f = 2: four phase groups of c channels; f = 1: the pixels themselves). */
@@ -88,10 +96,11 @@ typedef struct side {
 
 static size_t image_floats(const side *s) { return (size_t)s->h * s->w * s->c; }
 
-/* How tiles are laid out: tiles_h x tiles_w per image, the tile at (ty, tx)
- * covering block rows 2ty + off_h .. (4 rows in, 2 out) and the same in x. */
+/* How tiles are laid out: tiles_h x tiles_w per image of m x m output
+ * blocks, the tile at (ty, tx) covering block rows m ty + off_h .. (m + 2
+ * rows in, m out) and the same in x. */
 typedef struct tiling {
-    int tiles_h, tiles_w, off_h, off_w;
+    int m, tiles_h, tiles_w, off_h, off_w;
 } tiling;
 
 /* Where tile t (counted over the whole batch) lives. */
@@ -99,8 +108,8 @@ static void tile_at(const tiling *tl, int t, int *n, int *by, int *bx)
 {
     const int per = tl->tiles_h * tl->tiles_w, r = t % per;
     *n = t / per;
-    *by = 2 * (r / tl->tiles_w);
-    *bx = 2 * (r % tl->tiles_w);
+    *by = tl->m * (r / tl->tiles_w);
+    *bx = tl->m * (r % tl->tiles_w);
 }
 
 /* The pixel of block (j, i), phase (qh, qw); NULL outside the tensor. */
@@ -111,52 +120,112 @@ static const float *block_pixel(const side *s, const float *img, int j, int i, i
     return img + ((size_t)y * s->w + x) * s->c;
 }
 
-/* ---- the 1-d transforms, on 8 channels at a time ---- */
+/* ---- the 1-d transforms, on 8 channels at a time; d[i * step] is element i ---- */
 
-/* B^T d for d = (d0, d1, d2, d3), in place. */
-VEC_FN void input_1d(__m256 *d0, __m256 *d1, __m256 *d2, __m256 *d3)
+VEC_FN __m256 k8(float v) { return _mm256_set1_ps(v); }
+
+/* B^T d, in place. */
+VEC_FN void input_1d(const int m, __m256 *d, const int step)
 {
-    const __m256 a = *d0, b = *d1, c = *d2, e = *d3;
-    *d0 = _mm256_sub_ps(a, c);
-    *d1 = _mm256_add_ps(b, c);
-    *d2 = _mm256_sub_ps(c, b);
-    *d3 = _mm256_sub_ps(b, e);
+    if (m == 2) {
+        const __m256 a = d[0], b = d[step], c = d[2 * step], e = d[3 * step];
+        d[0] = _mm256_sub_ps(a, c);
+        d[step] = _mm256_add_ps(b, c);
+        d[2 * step] = _mm256_sub_ps(c, b);
+        d[3 * step] = _mm256_sub_ps(b, e);
+        return;
+    }
+    const __m256 a = d[0], b = d[step], c = d[2 * step], e = d[3 * step], f = d[4 * step], h = d[5 * step];
+    const __m256 t0 = _mm256_fnmadd_ps(k8(4), c, f);                 /* d4 - 4 d2 */
+    const __m256 t1 = _mm256_fnmadd_ps(k8(4), b, e);                 /* d3 - 4 d1 */
+    const __m256 t2 = _mm256_sub_ps(f, c);                           /* d4 - d2 */
+    const __m256 t3 = _mm256_mul_ps(k8(2), _mm256_sub_ps(e, b));     /* 2 (d3 - d1) */
+    d[0] = _mm256_fmadd_ps(k8(4), a, _mm256_fnmadd_ps(k8(5), c, f)); /* 4 d0 - 5 d2 + d4 */
+    d[step] = _mm256_add_ps(t0, t1);
+    d[2 * step] = _mm256_sub_ps(t0, t1);
+    d[3 * step] = _mm256_add_ps(t2, t3);
+    d[4 * step] = _mm256_sub_ps(t2, t3);
+    d[5 * step] = _mm256_fmadd_ps(k8(4), b, _mm256_fnmadd_ps(k8(5), e, h)); /* 4 d1 - 5 d3 + d5 */
 }
 
-/* G g for a 3-tap g: (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2). */
-VEC_FN void kernel_1d(__m256 g0, __m256 g1, __m256 g2, __m256 u[4])
+/* u = G g for a 3-tap g. F(2, 3): (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2);
+ * F(4, 3): (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6,
+ * g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2). */
+VEC_FN void kernel_1d(const int m, __m256 g0, __m256 g1, __m256 g2, __m256 *u)
 {
-    const __m256 half = _mm256_set1_ps(0.5f), outer = _mm256_add_ps(g0, g2);
-    u[0] = g0;
-    u[1] = _mm256_mul_ps(half, _mm256_add_ps(outer, g1));
-    u[2] = _mm256_mul_ps(half, _mm256_sub_ps(outer, g1));
-    u[3] = g2;
+    const __m256 outer = _mm256_add_ps(g0, g2);
+    if (m == 2) {
+        u[0] = g0;
+        u[1] = _mm256_mul_ps(k8(0.5f), _mm256_add_ps(outer, g1));
+        u[2] = _mm256_mul_ps(k8(0.5f), _mm256_sub_ps(outer, g1));
+        u[3] = g2;
+        return;
+    }
+    const __m256 t = _mm256_fmadd_ps(g0, k8(1.0f / 24.0f), _mm256_mul_ps(g2, k8(1.0f / 6.0f)));
+    u[0] = _mm256_mul_ps(g0, k8(0.25f));
+    u[1] = _mm256_mul_ps(_mm256_add_ps(outer, g1), k8(-1.0f / 6.0f));
+    u[2] = _mm256_mul_ps(_mm256_sub_ps(outer, g1), k8(-1.0f / 6.0f));
+    u[3] = _mm256_fmadd_ps(g1, k8(1.0f / 12.0f), t);
+    u[4] = _mm256_fnmadd_ps(g1, k8(1.0f / 12.0f), t);
+    u[5] = g2;
 }
 
-/* G^T u, the adjoint of kernel_1d. */
-VEC_FN void kernel_1d_adjoint(const __m256 u[4], __m256 g[3])
+/* g = G^T u, the adjoint of kernel_1d. */
+VEC_FN void kernel_1d_adjoint(const int m, const __m256 *u, __m256 g[3])
 {
-    const __m256 half = _mm256_set1_ps(0.5f);
-    const __m256 s = _mm256_mul_ps(half, _mm256_add_ps(u[1], u[2]));
-    g[0] = _mm256_add_ps(u[0], s);
-    g[1] = _mm256_mul_ps(half, _mm256_sub_ps(u[1], u[2]));
-    g[2] = _mm256_add_ps(s, u[3]);
+    if (m == 2) {
+        const __m256 s = _mm256_mul_ps(k8(0.5f), _mm256_add_ps(u[1], u[2]));
+        g[0] = _mm256_add_ps(u[0], s);
+        g[1] = _mm256_mul_ps(k8(0.5f), _mm256_sub_ps(u[1], u[2]));
+        g[2] = _mm256_add_ps(s, u[3]);
+        return;
+    }
+    const __m256 s12 = _mm256_add_ps(u[1], u[2]), d12 = _mm256_sub_ps(u[1], u[2]);
+    const __m256 s34 = _mm256_add_ps(u[3], u[4]), d34 = _mm256_sub_ps(u[3], u[4]);
+    /* g0 = u0 / 4 - s12 / 6 + s34 / 24, g1 = -d12 / 6 + d34 / 12, g2 = (s34 - s12) / 6 + u5 */
+    g[0] = _mm256_fmadd_ps(u[0], k8(0.25f), _mm256_fmadd_ps(s12, k8(-1.0f / 6.0f), _mm256_mul_ps(s34, k8(1.0f / 24.0f))));
+    g[1] = _mm256_fmadd_ps(d12, k8(-1.0f / 6.0f), _mm256_mul_ps(d34, k8(1.0f / 12.0f)));
+    g[2] = _mm256_fmadd_ps(_mm256_sub_ps(s34, s12), k8(1.0f / 6.0f), u[5]);
 }
 
-/* A^T m for m of 4: (m0 + m1 + m2, m1 - m2 - m3). */
-VEC_FN void output_1d(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 *y0, __m256 *y1)
+/* y = A^T d for d[i * step], i < m + 2. F(2, 3): (d0 + d1 + d2, d1 - d2 - d3);
+ * F(4, 3): (d0 + d1 + d2 + d3 + d4, d1 - d2 + 2 (d3 - d4),
+ * d1 + d2 + 4 (d3 + d4), d1 - d2 + 8 (d3 - d4) + d5). */
+VEC_FN void output_1d(const int m, const __m256 *d, const int step, __m256 *y)
 {
-    *y0 = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-    *y1 = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    if (m == 2) {
+        y[0] = _mm256_add_ps(_mm256_add_ps(d[0], d[step]), d[2 * step]);
+        y[1] = _mm256_sub_ps(_mm256_sub_ps(d[step], d[2 * step]), d[3 * step]);
+        return;
+    }
+    const __m256 a = _mm256_add_ps(d[step], d[2 * step]), b = _mm256_sub_ps(d[step], d[2 * step]);
+    const __m256 c = _mm256_add_ps(d[3 * step], d[4 * step]), e = _mm256_sub_ps(d[3 * step], d[4 * step]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(d[0], a), c);
+    y[1] = _mm256_fmadd_ps(k8(2), e, b);
+    y[2] = _mm256_fmadd_ps(k8(4), c, a);
+    y[3] = _mm256_add_ps(_mm256_fmadd_ps(k8(8), e, b), d[5 * step]);
 }
 
-/* A e for e of 2, the adjoint of output_1d: (e0, e0 + e1, e0 - e1, -e1). */
-VEC_FN void output_1d_adjoint(__m256 e0, __m256 e1, __m256 m[4])
+/* d = A e for e of m, the adjoint of output_1d, into d[i * step].
+ * F(2, 3): (e0, e0 + e1, e0 - e1, -e1); F(4, 3): (e0, e0 + e1 + e2 + e3,
+ * e0 - e1 + e2 - e3, e0 + 2 e1 + 4 e2 + 8 e3, e0 - 2 e1 + 4 e2 - 8 e3, e3). */
+VEC_FN void output_1d_adjoint(const int m, const __m256 *e, __m256 *d, const int step)
 {
-    m[0] = e0;
-    m[1] = _mm256_add_ps(e0, e1);
-    m[2] = _mm256_sub_ps(e0, e1);
-    m[3] = _mm256_sub_ps(_mm256_setzero_ps(), e1);
+    if (m == 2) {
+        d[0] = e[0];
+        d[step] = _mm256_add_ps(e[0], e[1]);
+        d[2 * step] = _mm256_sub_ps(e[0], e[1]);
+        d[3 * step] = _mm256_sub_ps(_mm256_setzero_ps(), e[1]);
+        return;
+    }
+    const __m256 even = _mm256_add_ps(e[0], e[2]), odd = _mm256_add_ps(e[1], e[3]);
+    const __m256 even4 = _mm256_fmadd_ps(k8(4), e[2], e[0]), odd8 = _mm256_fmadd_ps(k8(8), e[3], _mm256_mul_ps(k8(2), e[1]));
+    d[0] = e[0];
+    d[step] = _mm256_add_ps(even, odd);
+    d[2 * step] = _mm256_sub_ps(even, odd);
+    d[3 * step] = _mm256_add_ps(even4, odd8);
+    d[4 * step] = _mm256_sub_ps(even4, odd8);
+    d[5 * step] = e[3];
 }
 
 VEC_FN __m256 load_or_zero(const float *p) { return p ? _mm256_loadu_ps(p) : _mm256_setzero_ps(); }
@@ -164,63 +233,68 @@ VEC_FN __m256 load_or_zero(const float *p) { return p ? _mm256_loadu_ps(p) : _mm
 /* ---- kernels ---- */
 
 /* Floats between two points of a kernel-sized array: a little more than
- * K x N, so that the 16 points do not share cache sets when K x N is a
+ * K x N, so that the points do not share cache sets when K x N is a
  * large power of two. */
 static size_t kernel_point(const st_conv2d_geom *g) { return (size_t)groups_of(g) * g->in_c * g->out_c + 16; }
 
 /* Where block tap (y, x) of block-kernel row k = (qh, qw, c) lives in
- * the HWIO kernel: the offset of its out_c floats, or -1 (no kernel tap). */
-static void block_taps(const st_conv2d_geom *g, const axis *ah, const axis *aw, int k, ptrdiff_t at[3][3])
+ * the HWIO kernel: the offset of its out_c floats, or -1 (no kernel tap).
+ * Flipped: the taps in reverse order along both axes. */
+static void block_taps(const st_conv2d_geom *g, const axis *ah, const axis *aw, int k, bool flipped,
+                       ptrdiff_t at[3][3])
 {
     const int q = k / g->in_c, c = k % g->in_c, qh = q / g->stride_w, qw = q % g->stride_w;
     for (int y = 0; y < 3; y++)
         for (int x = 0; x < 3; x++) {
-            const int th = tap_of(ah, y, qh), tw = tap_of(aw, x, qw);
+            const int th = tap_of(ah, flipped ? 2 - y : y, qh), tw = tap_of(aw, flipped ? 2 - x : x, qw);
             at[y][x] = th < 0 || tw < 0 ? -1 : ((ptrdiff_t)(th * g->k_w + tw) * g->in_c + c) * g->out_c;
         }
 }
 
 /* u = G g G^T for one block-kernel row and 8 output channels: g's taps
- * are read at w + at[y][x] (zero where at < 0), u's 16 points written
+ * are read at w + at[y][x] (zero where at < 0), u's points written
  * `point` floats apart from u. */
-VEC_FN void hwio_to_points(const float *w, const ptrdiff_t at[3][3], float *u, size_t point)
+VEC_FN void hwio_to_points(const int m, const float *w, const ptrdiff_t at[3][3], float *u, size_t point)
 {
-    __m256 rows[4][3]; /* G g: 4 rows of 3 columns */
+    const int s = side_of(m);
+    __m256 rows[MAX_SIDE][3]; /* G g: s rows of 3 columns */
     UNROLL
     for (int x = 0; x < 3; x++) {
         __m256 col[3];
         UNROLL
         for (int y = 0; y < 3; y++) col[y] = at[y][x] < 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(w + at[y][x]);
-        __m256 t[4];
-        kernel_1d(col[0], col[1], col[2], t);
+        __m256 t[MAX_SIDE];
+        kernel_1d(m, col[0], col[1], col[2], t);
         UNROLL
-        for (int y = 0; y < 4; y++) rows[y][x] = t[y];
+        for (int y = 0; y < s; y++) rows[y][x] = t[y];
     }
     UNROLL
-    for (int y = 0; y < 4; y++) {
-        __m256 t[4];
-        kernel_1d(rows[y][0], rows[y][1], rows[y][2], t);
+    for (int y = 0; y < s; y++) {
+        __m256 t[MAX_SIDE];
+        kernel_1d(m, rows[y][0], rows[y][1], rows[y][2], t);
         UNROLL
-        for (int x = 0; x < 4; x++) _mm256_storeu_ps(u + (y * 4 + x) * point, t[x]);
+        for (int x = 0; x < s; x++) _mm256_storeu_ps(u + (y * s + x) * point, t[x]);
     }
 }
 
 /* The adjoint: dg = G^T du G, written to the taps that are kernel taps. */
-VEC_FN void points_to_hwio(const float *du, size_t point, const ptrdiff_t at[3][3], float *dw)
+VEC_FN void points_to_hwio(const int m, const float *du, size_t point, const ptrdiff_t at[3][3], float *dw)
 {
-    __m256 cols[4][3]; /* G^T along x for each of the 4 rows */
+    const int s = side_of(m);
+    __m256 cols[MAX_SIDE][3]; /* G^T along x for each of the s rows */
     UNROLL
-    for (int y = 0; y < 4; y++) {
-        __m256 u[4];
+    for (int y = 0; y < s; y++) {
+        __m256 u[MAX_SIDE];
         UNROLL
-        for (int x = 0; x < 4; x++) u[x] = _mm256_loadu_ps(du + (y * 4 + x) * point);
-        kernel_1d_adjoint(u, cols[y]);
+        for (int x = 0; x < s; x++) u[x] = _mm256_loadu_ps(du + (y * s + x) * point);
+        kernel_1d_adjoint(m, u, cols[y]);
     }
     UNROLL
     for (int x = 0; x < 3; x++) {
-        const __m256 u[4] = {cols[0][x], cols[1][x], cols[2][x], cols[3][x]};
-        __m256 gx[3];
-        kernel_1d_adjoint(u, gx);
+        __m256 u[MAX_SIDE], gx[3];
+        UNROLL
+        for (int y = 0; y < s; y++) u[y] = cols[y][x];
+        kernel_1d_adjoint(m, u, gx);
         UNROLL
         for (int y = 0; y < 3; y++)
             if (at[y][x] >= 0) _mm256_storeu_ps(dw + at[y][x], gx[y]);
@@ -228,35 +302,42 @@ VEC_FN void points_to_hwio(const float *du, size_t point, const ptrdiff_t at[3][
 }
 
 /* The kernel transform u[point][k][n] = (G g G^T)[point], g the block
- * kernel of input channel k = (qh, qw, c) and output channel n, from the
- * HWIO kernel (to_points), or its adjoint from du back to the HWIO dw,
- * keeping the taps that are kernel taps. */
-__attribute__((target("avx2,fma"))) static void kernel_pass(const st_conv2d_geom *g, const axis *ah, const axis *aw,
-                                                            bool to_points, const float *src, float *dst)
+ * kernel (flipped: its flip) of input channel k = (qh, qw, c) and output
+ * channel n, from the HWIO kernel (to_points), or its adjoint from du
+ * back to the HWIO dw, keeping the taps that are kernel taps. */
+VEC_FN void kernel_pass_m(const int m, const st_conv2d_geom *g, bool to_points, bool flipped, const float *src,
+                          float *dst)
 {
+    const axis ah = axis_h(g), aw = axis_w(g);
     const int n_out = g->out_c;
     const size_t point = kernel_point(g);
     for (int k = 0; k < groups_of(g) * g->in_c; k++) {
         ptrdiff_t at[3][3];
-        block_taps(g, ah, aw, k, at);
+        block_taps(g, &ah, &aw, k, flipped, at);
         for (int n0 = 0; n0 < n_out; n0 += 8) {
             const size_t row = (size_t)k * n_out + n0; /* within a point */
             if (to_points)
-                hwio_to_points(src + n0, at, dst + row, point);
+                hwio_to_points(m, src + n0, at, dst + row, point);
             else
-                points_to_hwio(src + row, point, at, dst + n0);
+                points_to_hwio(m, src + row, point, at, dst + n0);
         }
     }
 }
 
-/* The adjoint's kernel: flipping a 3-tap kernel swaps points 0 and 3 of
- * its transform, so point (a, b) of the flipped, transposed kernel is the
- * transpose of point (flip a, flip b) of u. */
-static void transpose_kernel(const float *u, int k, int n, size_t point, float *ut)
+__attribute__((target("avx2,fma"))) static void kernel_pass(int m, const st_conv2d_geom *g, bool to_points,
+                                                            bool flipped, const float *src, float *dst)
 {
-    static const int flip[4] = {3, 1, 2, 0};
-    for (int p = 0; p < POINTS; p++) {
-        const float *src = u + (flip[p / 4] * 4 + flip[p % 4]) * point;
+    if (m == 2)
+        kernel_pass_m(2, g, to_points, flipped, src, dst);
+    else
+        kernel_pass_m(4, g, to_points, flipped, src, dst);
+}
+
+/* ut's points transposed: [k][n] to [n][k]. */
+static void transpose_points(const float *u, int k, int n, int points, size_t point, float *ut)
+{
+    for (int p = 0; p < points; p++) {
+        const float *src = u + p * point;
         float *dst = ut + p * point;
         for (int i = 0; i < k; i++)
             for (int j = 0; j < n; j++) dst[(size_t)j * k + i] = src[(size_t)i * n + j];
@@ -266,15 +347,15 @@ static void transpose_kernel(const float *u, int k, int n, size_t point, float *
 /* ---- tile transforms ---- */
 
 /* Where a chunk's arrays keep point pt of tile i: v at i * vt + pt * vp,
- * m at i * mt + pt * mp (tile-major: a tile's 16 points are written and
+ * m at i * mt + pt * mp (tile-major: a tile's points are written and
  * read together); kernel arrays keep point pt at pt * u. */
 typedef struct strides {
     size_t vp, vt, u, mp, mt;
 } strides;
 
 /* The image a tile reads, copied into a zero-bordered frame that covers
- * every block its tiles read, so that the 4x4 blocks of a tile sit at
- * fixed offsets from the tile's corner. */
+ * every block its tiles read, so that the blocks of a tile sit at fixed
+ * offsets from the tile's corner. */
 typedef struct frame {
     int image;  /* the image in buf, or -1 */
     int h, w;   /* frame size in pixels */
@@ -284,13 +365,13 @@ typedef struct frame {
 
 static frame frame_of(const side *s, const tiling *tl, float *buf)
 {
-    return (frame){-1, s->f * (2 * tl->tiles_h + 2), s->f * (2 * tl->tiles_w + 2), s->f * tl->off_h, s->f * tl->off_w,
-                   buf};
+    return (frame){-1,  s->f * (tl->m * tl->tiles_h + 2), s->f * (tl->m * tl->tiles_w + 2), s->f * tl->off_h,
+                   s->f * tl->off_w, buf};
 }
 
 static size_t frame_floats(const side *s, const tiling *tl)
 {
-    return (size_t)s->f * (2 * tl->tiles_h + 2) * s->f * (2 * tl->tiles_w + 2) * s->c;
+    return (size_t)s->f * (tl->m * tl->tiles_h + 2) * s->f * (tl->m * tl->tiles_w + 2) * s->c;
 }
 
 static void frame_load(frame *fr, const side *s, const float *src, int n)
@@ -317,15 +398,16 @@ static void frame_load(frame *fr, const side *s, const float *src, int n)
 
 /* v[i][point][k] = (B^T d B)[point] for tiles t0 .. t0 + count - 1 of src,
  * k = (group, channel). */
-__attribute__((target("avx2,fma"))) static void transform_input(const side *s, const float *src, const tiling *tl,
-                                                                frame *fr, int t0, int count, float *v, const strides *st)
+VEC_FN void transform_input_m(const int m, const side *s, const float *src, const tiling *tl, frame *fr, int t0,
+                              int count, float *v, const strides *st)
 {
-    const int groups = s->f * s->f;
+    const int sd = side_of(m), points = points_of(m), groups = s->f * s->f;
     const size_t row = (size_t)fr->w * s->c, vp = st->vp, vt = st->vt;
-    size_t offset[4][16]; /* of each group's 16 pixels from the tile's corner */
+    size_t offset[4][MAX_POINTS]; /* of each group's pixels from the tile's corner */
     for (int gi = 0; gi < groups; gi++)
-        for (int r = 0; r < 16; r++)
-            offset[gi][r] = (size_t)(s->f * (r / 4) + gi / s->f) * row + (size_t)(s->f * (r % 4) + gi % s->f) * s->c;
+        for (int r = 0; r < points; r++)
+            offset[gi][r] =
+                (size_t)(s->f * (r / sd) + gi / s->f) * row + (size_t)(s->f * (r % sd) + gi % s->f) * s->c;
     for (int i = 0; i < count; i++) {
         int n, by, bx;
         tile_at(tl, t0 + i, &n, &by, &bx);
@@ -334,46 +416,74 @@ __attribute__((target("avx2,fma"))) static void transform_input(const side *s, c
         for (int gi = 0; gi < groups; gi++) {
             float *out = v + i * vt + (size_t)gi * s->c;
             for (int c0 = 0; c0 < s->c; c0 += 8) {
-                __m256 d[16];
+                __m256 d[MAX_POINTS];
                 UNROLL
-                for (int r = 0; r < 16; r++) d[r] = _mm256_loadu_ps(corner + offset[gi][r] + c0);
+                for (int r = 0; r < points; r++) d[r] = _mm256_loadu_ps(corner + offset[gi][r] + c0);
                 UNROLL
-                for (int x = 0; x < 4; x++) input_1d(&d[x], &d[4 + x], &d[8 + x], &d[12 + x]);
+                for (int x = 0; x < sd; x++) input_1d(m, d + x, sd);
                 UNROLL
-                for (int y = 0; y < 4; y++) input_1d(&d[4 * y], &d[4 * y + 1], &d[4 * y + 2], &d[4 * y + 3]);
+                for (int y = 0; y < sd; y++) input_1d(m, d + y * sd, 1);
                 UNROLL
-                for (int r = 0; r < 16; r++) _mm256_storeu_ps(out + r * vp + c0, d[r]);
+                for (int r = 0; r < points; r++) _mm256_storeu_ps(out + r * vp + c0, d[r]);
             }
         }
     }
 }
 
-/* dm[i][point][n] = (A e A^T)[point] for the 2x2 output tiles of e (a
- * plain tensor); outputs outside e count as zero. */
-__attribute__((target("avx2,fma"))) static void transform_output_grad(const side *s, const float *e,
-                                                                      const tiling *tl, int t0, int count, float *dm,
-                                                                      const strides *st)
+__attribute__((target("avx2,fma"))) static void transform_input(const side *s, const float *src, const tiling *tl,
+                                                                frame *fr, int t0, int count, float *v,
+                                                                const strides *st)
 {
+    if (tl->m == 2)
+        transform_input_m(2, s, src, tl, fr, t0, count, v, st);
+    else
+        transform_input_m(4, s, src, tl, fr, t0, count, v, st);
+}
+
+/* dm[i][point][n] = (A e A^T)[point] for the m x m output tiles of e (a
+ * plain tensor); outputs outside e count as zero. */
+VEC_FN void transform_output_grad_m(const int m, const side *s, const float *e, const tiling *tl, int t0, int count,
+                                    float *dm, const strides *st)
+{
+    const int sd = side_of(m), points = points_of(m);
     const size_t mp = st->mp, mt = st->mt;
     for (int i = 0; i < count; i++) {
         int n, by, bx;
         tile_at(tl, t0 + i, &n, &by, &bx);
         const float *img = e + (size_t)n * image_floats(s);
-        const float *p[4];
-        for (int r = 0; r < 4; r++) p[r] = block_pixel(s, img, by + r / 2, bx + r % 2, 0, 0);
+        const float *p[16];
+        for (int r = 0; r < m * m; r++) p[r] = block_pixel(s, img, by + r / m, bx + r % m, 0, 0);
         float *out = dm + i * mt;
         for (int c0 = 0; c0 < s->c; c0 += 8) {
-            __m256 cols[2][4], m[4][4];
+            __m256 cols[4][MAX_SIDE], d[MAX_POINTS];
             UNROLL
-            for (int x = 0; x < 2; x++) /* A along y: each output column becomes 4 rows */
-                output_1d_adjoint(load_or_zero(p[x] ? p[x] + c0 : NULL), load_or_zero(p[2 + x] ? p[2 + x] + c0 : NULL),
-                                  cols[x]);
+            for (int x = 0; x < m; x++) { /* A along y: each output column becomes sd rows */
+                __m256 col[4];
+                UNROLL
+                for (int y = 0; y < m; y++) col[y] = load_or_zero(p[y * m + x] ? p[y * m + x] + c0 : NULL);
+                output_1d_adjoint(m, col, cols[x], 1);
+            }
             UNROLL
-            for (int y = 0; y < 4; y++) output_1d_adjoint(cols[0][y], cols[1][y], m[y]);
+            for (int y = 0; y < sd; y++) {
+                __m256 row[4];
+                UNROLL
+                for (int x = 0; x < m; x++) row[x] = cols[x][y];
+                output_1d_adjoint(m, row, d + y * sd, 1);
+            }
             UNROLL
-            for (int r = 0; r < 16; r++) _mm256_storeu_ps(out + r * mp + c0, m[r / 4][r % 4]);
+            for (int r = 0; r < points; r++) _mm256_storeu_ps(out + r * mp + c0, d[r]);
         }
     }
+}
+
+__attribute__((target("avx2,fma"))) static void transform_output_grad(const side *s, const float *e,
+                                                                      const tiling *tl, int t0, int count, float *dm,
+                                                                      const strides *st)
+{
+    if (tl->m == 2)
+        transform_output_grad_m(2, s, e, tl, t0, count, dm, st);
+    else
+        transform_output_grad_m(4, s, e, tl, t0, count, dm, st);
 }
 
 /* What the output transform adds after A^T m A. */
@@ -383,35 +493,38 @@ typedef struct epilogue {
     bool relu;
 } epilogue;
 
-/* dst's 2x2 output blocks of tiles t0 .. t0 + count - 1 from
- * m[i][point][(group, channel)]; pixels outside dst are not written. */
-__attribute__((target("avx2,fma"))) static void transform_output(const side *s, float *dst, const tiling *tl,
-                                                                 int t0, int count, const float *m, const strides *st,
-                                                                 const epilogue *ep)
+/* dst's m x m output blocks of tiles t0 .. t0 + count - 1 from
+ * mm[i][point][(group, channel)]; pixels outside dst are not written. */
+VEC_FN void transform_output_m(const int m, const side *s, float *dst, const tiling *tl, int t0, int count,
+                               const float *mm, const strides *st, const epilogue *ep)
 {
+    const int sd = side_of(m), points = points_of(m), groups = s->f * s->f;
     const size_t mp = st->mp, mt = st->mt;
-    const int groups = s->f * s->f;
     const __m256 zero = _mm256_setzero_ps();
     for (int i = 0; i < count; i++) {
         int n, by, bx;
         tile_at(tl, t0 + i, &n, &by, &bx);
         const size_t image = (size_t)n * image_floats(s);
         for (int gi = 0, qh = 0, qw = 0; gi < groups; gi++, qw = qw + 1 < s->f ? qw + 1 : 0, qh += !qw) {
-            const float *p[4];
-            for (int r = 0; r < 4; r++) p[r] = block_pixel(s, dst + image, by + r / 2, bx + r % 2, qh, qw);
-            const float *in = m + i * mt + (size_t)gi * s->c;
+            const float *p[16];
+            for (int r = 0; r < m * m; r++) p[r] = block_pixel(s, dst + image, by + r / m, bx + r % m, qh, qw);
+            const float *in = mm + i * mt + (size_t)gi * s->c;
             for (int c0 = 0; c0 < s->c; c0 += 8) {
-                __m256 d[16], half[2][4], y[4];
+                __m256 d[MAX_POINTS], half[4][MAX_SIDE], y[16];
                 UNROLL
-                for (int r = 0; r < 16; r++) d[r] = _mm256_loadu_ps(in + r * mp + c0);
+                for (int r = 0; r < points; r++) d[r] = _mm256_loadu_ps(in + r * mp + c0);
                 UNROLL
-                for (int x = 0; x < 4; x++) output_1d(d[x], d[4 + x], d[8 + x], d[12 + x], &half[0][x], &half[1][x]);
+                for (int x = 0; x < sd; x++) { /* A^T along y, column by column */
+                    __m256 col[4];
+                    output_1d(m, d + x, sd, col);
+                    UNROLL
+                    for (int r = 0; r < m; r++) half[r][x] = col[r];
+                }
                 UNROLL
-                for (int r = 0; r < 2; r++)
-                    output_1d(half[r][0], half[r][1], half[r][2], half[r][3], &y[2 * r], &y[2 * r + 1]);
+                for (int r = 0; r < m; r++) output_1d(m, half[r], 1, y + r * m);
                 const __m256 b = ep->bias ? _mm256_loadu_ps(ep->bias + c0) : zero;
                 UNROLL
-                for (int r = 0; r < 4; r++) {
+                for (int r = 0; r < m * m; r++) {
                     if (!p[r]) continue;
                     const size_t at = (size_t)(p[r] - dst) + c0;
                     __m256 out = ep->bias ? _mm256_add_ps(y[r], b) : y[r];
@@ -425,10 +538,19 @@ __attribute__((target("avx2,fma"))) static void transform_output(const side *s, 
     }
 }
 
+__attribute__((target("avx2,fma"))) static void transform_output(const side *s, float *dst, const tiling *tl,
+                                                                 int t0, int count, const float *mm,
+                                                                 const strides *st, const epilogue *ep)
+{
+    if (tl->m == 2)
+        transform_output_m(2, s, dst, tl, t0, count, mm, st, ep);
+    else
+        transform_output_m(4, s, dst, tl, t0, count, mm, st, ep);
+}
+
 /* ---- the per-point products ---- */
 
-
-/* The 16 products of a chunk: count tiles, K -> N per point. Block taps
+/* The per-point products of a chunk: count tiles, K -> N per point. Block taps
  * that stand for no kernel tap make whole phase groups of the block
  * kernel zero at some points (a fifth of all products); `live` says
  * which groups are not. The groups split K in the forward pass and the
@@ -437,7 +559,8 @@ typedef struct product {
     int count, k_all, n_all;
     int group; /* channels per phase group */
     bool groups_split_k;
-    unsigned char live[POINTS]; /* bit q: group q is nonzero at this point */
+    int points;
+    unsigned char live[MAX_POINTS]; /* bit q: group q is nonzero at this point */
 } product;
 
 /* The K ranges a point's product needs: the live groups, merged. */
@@ -472,7 +595,7 @@ __attribute__((target("avx2,fma"))) static void multiply(const product *pr, cons
                                                          const strides *st)
 {
     const int count = pr->count, n_all = pr->n_all;
-    for (int pt = 0; pt < POINTS; pt++) {
+    for (int pt = 0; pt < pr->points; pt++) {
         const float *vp = v + pt * st->vp, *up = u + pt * st->u;
         float *mp = m + pt * st->mp;
         int runs[4][2];
@@ -509,7 +632,7 @@ __attribute__((target("avx2,fma"))) static void accumulate(const product *pr, co
                                                            float *du, const strides *st, bool first)
 {
     const int count = pr->count, n_all = pr->n_all;
-    for (int pt = 0; pt < POINTS; pt++) {
+    for (int pt = 0; pt < pr->points; pt++) {
         const float *vp = v + pt * st->vp, *dp = dm + pt * st->mp;
         float *up = du + pt * st->u;
         int runs[4][2];
@@ -551,20 +674,61 @@ __attribute__((target("avx2,fma"))) static void accumulate(const product *pr, co
 
 /* ---- entry points ---- */
 
+static bool cpu_fits(const st_conv2d_geom *g)
+{
+    /* transforms run on 8 channels at a time, products on 16 columns */
+    return g->in_c % 8 == 0 && g->out_c % ST_TILE_COLS == 0 && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
+}
+
+static bool is_five(const st_conv2d_geom *g)
+{
+    return g->k_h == 5 && g->k_w == 5 && g->stride_h == 2 && g->stride_w == 2;
+}
+
+static bool is_three(const st_conv2d_geom *g)
+{
+    return g->k_h == 3 && g->k_w == 3 && g->stride_h == 1 && g->stride_w == 1;
+}
+
 bool st_winograd_fits(const st_conv2d_geom *g)
 {
     /* Every padding works: for 5x5 stride 2 the 3 block taps D = dmin ..
      * dmin + 2 cover kernel taps 2 dmin + p .. 2 dmin + p + 5, which
-     * include 0 .. 4; for 3x3 stride 1 they are the kernel taps. */
-    const bool five = g->k_h == 5 && g->k_w == 5 && g->stride_h == 2 && g->stride_w == 2;
-    /* with 16 input channels the per-point products are too short (K = 16)
-     * to beat the direct kernel (ResNet-56's first stage, measured) */
-    const bool three = g->k_h == 3 && g->k_w == 3 && g->stride_h == 1 && g->stride_w == 1 && g->in_c >= 32;
-    /* transforms run on 8 channels at a time, products on 16 columns (the
-     * adjoint's columns are the f x f phase groups of the input channels) */
-    return (five || three) && g->in_c % 8 == 0 && g->out_c % ST_TILE_COLS == 0 &&
-           groups_of(g) * g->in_c % ST_TILE_COLS == 0 && __builtin_cpu_supports("avx2") &&
-           __builtin_cpu_supports("fma");
+     * include 0 .. 4; for 3x3 stride 1 they are the kernel taps. With 16
+     * input channels the 3x3 adjoint's and gradient's products are too
+     * short (K = 16) to beat the direct kernel (ResNet-56's first stage,
+     * measured); the adjoint's columns are the f x f phase groups of the
+     * input channels. */
+    return (is_five(g) || (is_three(g) && g->in_c >= 32)) && groups_of(g) * g->in_c % ST_TILE_COLS == 0 &&
+           cpu_fits(g);
+}
+
+bool st_winograd_forward_fits(const st_conv2d_geom *g)
+{
+    /* the forward's products are long enough with 16 channels at F(4x4, 3x3) */
+    return st_winograd_fits(g) || (is_three(g) && cpu_fits(g));
+}
+
+/* Products per output of F(m x m, 3x3) on an h x w grid, with the tiles
+ * that overhang its edge. */
+static double products_per_output(int m, int h, int w)
+{
+    return (double)points_of(m) * tiles_of(h, m) * tiles_of(w, m) / ((double)h * w);
+}
+
+int st_winograd_tile(int h, int w)
+{
+    return products_per_output(4, h, w) < products_per_output(2, h, w) ? 4 : 2;
+}
+
+/* The grid each pass tiles: the forward pass and the weight gradient the
+ * output, the adjoint the input's blocks. */
+int st_winograd_forward_tile(const st_conv2d_geom *g) { return st_winograd_tile(g->out_h, g->out_w); }
+
+int st_winograd_adjoint_tile(const st_conv2d_geom *g)
+{
+    return st_winograd_tile(axis_h(g).blocks, axis_w(g).blocks);
 }
 
 /* Tiles per chunk: a multiple of the tile rows, at least one tile row,
@@ -591,28 +755,29 @@ typedef struct plan {
  * reading `in` through tiling tl; kernels is the number of kernel-sized
  * arrays.
  * The products of the forward and adjoint passes read whole rows of K, and
- * their transforms all 16 points of a tile: tile-major chunks keep both
+ * their transforms all points of a tile: tile-major chunks keep both
  * sequential. The weight gradient walks one point down all tiles of a
  * large chunk: point-major keeps that walk within a few pages. */
 static plan plan_of(const st_conv2d_geom *g, side in, side out, tiling tl, product pr, int chunk, bool tile_major,
                     int kernels, float *ws, size_t *floats)
 {
-    const int k_all = pr.k_all, n_all = pr.n_all;
+    const int k_all = pr.k_all, n_all = pr.n_all, points = pr.points;
     plan p = {in, out, tl, pr, chunk, g->batch * tl.tiles_h * tl.tiles_w, {0, 0, 0, 0, 0}, NULL, NULL, NULL, NULL, {0}};
     if (tile_major)
-        p.st = (strides){(size_t)k_all, (size_t)POINTS * k_all, kernel_point(g), (size_t)n_all, (size_t)POINTS * n_all};
+        p.st = (strides){(size_t)k_all, (size_t)points * k_all, kernel_point(g), (size_t)n_all,
+                         (size_t)points * n_all};
     else /* padded like kernel_point */
         p.st = (strides){(size_t)chunk * k_all + 16, (size_t)k_all, kernel_point(g), (size_t)chunk * n_all + 16,
                          (size_t)n_all};
     size_t at = 0;
     p.u = ws ? ws : NULL;
-    at += p.st.u * POINTS;
+    at += p.st.u * points;
     p.ut = ws && kernels > 1 ? ws + at : NULL;
-    at += kernels > 1 ? p.st.u * POINTS : 0;
+    at += kernels > 1 ? p.st.u * points : 0;
     p.v = ws ? ws + at : NULL;
-    at += p.st.vp * POINTS + p.st.vt * chunk;
+    at += p.st.vp * points + p.st.vt * chunk;
     p.m = ws ? ws + at : NULL;
-    at += p.st.mp * POINTS + p.st.mt * chunk;
+    at += p.st.mp * points + p.st.mt * chunk;
     p.fr = frame_of(&p.in, &p.tl, ws ? ws + at : NULL);
     at += frame_floats(&p.in, &p.tl);
     if (floats) *floats = at;
@@ -620,66 +785,80 @@ static plan plan_of(const st_conv2d_geom *g, side in, side out, tiling tl, produ
 }
 
 /* Target floats per point of a chunk: forward and adjoint keep the whole
- * chunk (16 points) in L2; the weight gradient, which re-reads its
+ * chunk (all points) in L2; the weight gradient, which re-reads its
  * accumulators once per chunk, takes larger chunks. */
-#define CHUNK_TARGET (CHUNK_FLOATS / POINTS)
 #define GRAD_CHUNK_TARGET (32 * 1024)
 
-/* The transform point (0 or 3) at which block taps of phase q along axis
- * a vanish, or -1: only the first or the last block tap can stand for no
- * kernel tap, and G's first and last rows pick exactly that tap. */
-static int dead_point(const axis *a, int q)
+/* The transform point (0 or m + 1) at which block taps of phase q along
+ * axis a vanish, or -1: only the first or the last block tap can stand
+ * for no kernel tap, and G's first and last rows pick exactly that tap.
+ * Flipped (the adjoint's kernel), the taps and so the points swap ends. */
+static int dead_point(const axis *a, int q, int m, bool flipped)
 {
-    return tap_of(a, 0, q) < 0 ? 0 : tap_of(a, 2, q) < 0 ? 3 : -1;
+    const int first = flipped ? m + 1 : 0, last = flipped ? 0 : m + 1;
+    return tap_of(a, 0, q) < 0 ? first : tap_of(a, 2, q) < 0 ? last : -1;
 }
 
-/* live[point] for the block kernel (flipped: the adjoint's kernel, whose
- * point (a, b) is the block kernel's point (flip a, flip b)). */
-static void live_groups(const axis *ah, const axis *aw, bool flipped, unsigned char live[POINTS])
+/* live[point] for the block kernel (flipped: the adjoint's kernel). */
+static void live_groups(const axis *ah, const axis *aw, int m, bool flipped, product *pr)
 {
-    const int f = ah->f;
-    static const int flip[4] = {3, 1, 2, 0};
-    for (int pt = 0; pt < POINTS; pt++) {
-        const int a = flipped ? flip[pt / 4] : pt / 4, b = flipped ? flip[pt % 4] : pt % 4;
-        live[pt] = 0;
+    const int f = ah->f, sd = side_of(m);
+    pr->points = points_of(m);
+    for (int pt = 0; pt < pr->points; pt++) {
+        pr->live[pt] = 0;
         for (int q = 0; q < f * f; q++)
-            if (dead_point(ah, q / f) != a && dead_point(aw, q % f) != b) live[pt] |= (unsigned char)(1u << q);
+            if (dead_point(ah, q / f, m, flipped) != pt / sd && dead_point(aw, q % f, m, flipped) != pt % sd)
+                pr->live[pt] |= (unsigned char)(1u << q);
     }
 }
 
-static plan forward_plan(const st_conv2d_geom *g, bool grad, float *ws, size_t *floats)
+static plan forward_plan(const st_conv2d_geom *g, int m, bool grad, float *ws, size_t *floats)
 {
     const axis ah = axis_h(g), aw = axis_w(g);
     const side in = {g->in_h, g->in_w, g->in_c, g->stride_h}, out = {g->out_h, g->out_w, g->out_c, 1};
-    const tiling tl = {tiles_of(g->out_h), tiles_of(g->out_w), ah.dmin, aw.dmin};
+    const tiling tl = {m, tiles_of(g->out_h, m), tiles_of(g->out_w, m), ah.dmin, aw.dmin};
     const int k_all = groups_of(g) * g->in_c, n_all = g->out_c;
-    product pr = {0, k_all, n_all, g->in_c, true, {0}};
-    live_groups(&ah, &aw, false, pr.live);
-    const int chunk = chunk_tiles(k_all + n_all, grad ? GRAD_CHUNK_TARGET : CHUNK_TARGET);
+    product pr = {0, k_all, n_all, g->in_c, true, 0, {0}};
+    live_groups(&ah, &aw, m, false, &pr);
+    const int chunk = chunk_tiles(k_all + n_all, grad ? GRAD_CHUNK_TARGET : CHUNK_FLOATS / pr.points);
     return plan_of(g, in, out, tl, pr, chunk, !grad, 1, ws, floats);
 }
 
-static plan adjoint_plan(const st_conv2d_geom *g, float *ws, size_t *floats)
+static plan adjoint_plan(const st_conv2d_geom *g, int m, float *ws, size_t *floats)
 {
     const axis ah = axis_h(g), aw = axis_w(g);
     const side in = {g->out_h, g->out_w, g->out_c, 1}, out = {g->in_h, g->in_w, g->in_c, g->stride_h};
     /* block j = sum over T of src[j - dmin - T] times block tap T: a
      * correlation starting at j - dmin - 2 with the taps reversed */
-    const tiling tl = {tiles_of(ah.blocks), tiles_of(aw.blocks), -ah.dmin - 2, -aw.dmin - 2};
+    const tiling tl = {m, tiles_of(ah.blocks, m), tiles_of(aw.blocks, m), -ah.dmin - 2, -aw.dmin - 2};
     const int k_all = g->out_c, n_all = groups_of(g) * g->in_c;
-    product pr = {0, k_all, n_all, g->in_c, false, {0}};
-    live_groups(&ah, &aw, true, pr.live);
-    return plan_of(g, in, out, tl, pr, chunk_tiles(k_all + n_all, CHUNK_TARGET), true, 2, ws, floats);
+    product pr = {0, k_all, n_all, g->in_c, false, 0, {0}};
+    live_groups(&ah, &aw, m, true, &pr);
+    return plan_of(g, in, out, tl, pr, chunk_tiles(k_all + n_all, CHUNK_FLOATS / pr.points), true, 2, ws, floats);
+}
+
+static size_t larger(size_t a, size_t b) { return a > b ? a : b; }
+
+size_t st_winograd_forward_workspace_floats(const st_conv2d_geom *g)
+{
+    size_t floats;
+    forward_plan(g, st_winograd_forward_tile(g), false, NULL, &floats);
+    return floats;
 }
 
 size_t st_winograd_workspace_floats(const st_conv2d_geom *g)
 {
-    size_t forward, adjoint, grad;
-    forward_plan(g, false, NULL, &forward);
-    adjoint_plan(g, NULL, &adjoint);
-    forward_plan(g, true, NULL, &grad);
-    size_t most = forward > adjoint ? forward : adjoint;
-    return most > grad ? most : grad;
+    /* for both tile sizes: callers may ask for either */
+    size_t most = 0, floats;
+    for (int m = 2; m <= 4; m += 2) {
+        forward_plan(g, m, false, NULL, &floats);
+        most = larger(most, floats);
+        adjoint_plan(g, m, NULL, &floats);
+        most = larger(most, floats);
+        forward_plan(g, m, true, NULL, &floats);
+        most = larger(most, floats);
+    }
+    return most;
 }
 
 /* dst = the convolution (forward or adjoint, as planned) of src with the
@@ -695,31 +874,29 @@ static void convolve(plan *p, const float *src, float *dst, const epilogue *ep)
     }
 }
 
-void st_winograd_forward(const st_conv2d_geom *g, const float *x, const float *w, const float *b,
+void st_winograd_forward(const st_conv2d_geom *g, int m, const float *x, const float *w, const float *b,
                          const float *residual, bool relu, float *y, float *workspace)
 {
-    const axis ah = axis_h(g), aw = axis_w(g);
-    plan p = forward_plan(g, false, workspace, NULL);
-    kernel_pass(g, &ah, &aw, true, w, p.u);
+    plan p = forward_plan(g, m, false, workspace, NULL);
+    kernel_pass(m, g, true, false, w, p.u);
     const epilogue ep = {b, residual, relu};
     convolve(&p, x, y, &ep);
 }
 
-void st_winograd_adjoint(const st_conv2d_geom *g, const float *src, const float *w, const float *b, float *dst,
-                         float *workspace)
+void st_winograd_adjoint(const st_conv2d_geom *g, int m, const float *src, const float *w, const float *b,
+                         float *dst, float *workspace)
 {
-    const axis ah = axis_h(g), aw = axis_w(g);
-    plan p = adjoint_plan(g, workspace, NULL);
-    kernel_pass(g, &ah, &aw, true, w, p.ut);
-    transpose_kernel(p.ut, p.pr.n_all, p.pr.k_all, p.st.u, p.u);
+    plan p = adjoint_plan(g, m, workspace, NULL);
+    kernel_pass(m, g, true, true, w, p.ut);
+    transpose_points(p.ut, p.pr.n_all, p.pr.k_all, p.pr.points, p.st.u, p.u);
     const epilogue ep = {b, NULL, false};
     convolve(&p, src, dst, &ep);
 }
 
-void st_winograd_weight_grad(const st_conv2d_geom *g, const float *a, const float *e, float *dw, float *workspace)
+void st_winograd_weight_grad(const st_conv2d_geom *g, int m, const float *a, const float *e, float *dw,
+                             float *workspace)
 {
-    const axis ah = axis_h(g), aw = axis_w(g);
-    plan p = forward_plan(g, true, workspace, NULL);
+    plan p = forward_plan(g, m, true, workspace, NULL);
     for (int t0 = 0; t0 < p.tiles; t0 += p.chunk) {
         const int count = p.tiles - t0 < p.chunk ? p.tiles - t0 : p.chunk;
         transform_input(&p.in, a, &p.tl, &p.fr, t0, count, p.v, &p.st);
@@ -727,5 +904,5 @@ void st_winograd_weight_grad(const st_conv2d_geom *g, const float *a, const floa
         p.pr.count = count;
         accumulate(&p.pr, p.v, p.m, p.u, &p.st, t0 == 0);
     }
-    kernel_pass(g, &ah, &aw, false, p.u, dw);
+    kernel_pass(m, g, false, false, p.u, dw);
 }

@@ -3,9 +3,10 @@
  * note naming the geometry after a failed check. Include after testing.h.
  * (The Winograd path, core/src/conv_winograd.c, takes 5x5 stride 2 and
  * 3x3 stride 1 with 32+ input channels, when in_c % 8 == 0 and
- * out_c % 16 == 0, on AVX2 + FMA; the forward pass of every 3x3 stride-1
- * case with those channel counts goes to F(4x4, 3x3) instead,
- * core/src/conv_winograd4.c.) */
+ * out_c % 16 == 0, on AVX2 + FMA; its forward pass also takes 3x3
+ * stride 1 with 8 or 16 input channels. Each pass tiles its grid with
+ * F(4x4, 3x3) or, where 4x4 tiles would overhang it too far, F(2x2, 3x3);
+ * tests/c/test_conv_winograd.c runs both sizes on these cases.) */
 #ifndef STRATA_TEST_CONV_CASES_H
 #define STRATA_TEST_CONV_CASES_H
 
@@ -52,10 +53,34 @@ static const geom_case winograd_cases[] = {
 };
 enum { WINOGRAD_CASES = sizeof winograd_cases / sizeof winograd_cases[0] };
 
+/* Chunk boundaries inside images. Chunks of the forward and adjoint
+ * passes hold CHUNK_FLOATS / points / (K + N) tiles of 4x4 or 2x2 output
+ * blocks, the weight gradient's 32768 / (K + N), rounded down to
+ * multiples of 6 (K + N = 4 in_c + out_c for 5x5 stride 2, in_c + out_c
+ * for 3x3; conv_winograd.c):
+ * - 5x5, (8, 16), K + N = 48: 54 tiles of 4x4 and 126 of 2x2, gradient
+ *   678; 14 x 14 outputs (13 x 13 input blocks) make 16 tiles of 4x4 or
+ *   49 of 2x2 per image, 800 or 2450 in all: every pass splits images;
+ * - 5x5, (16, 32), 1 x 2 outputs: one 2x2 tile per image; the gradient's
+ *   chunks of 336 take 336 + 1;
+ * - 3x3, (32, 16), K + N = 48, 14 x 14: as the first;
+ * - 3x3, (16, 16), forward only, K + N = 32: 84 tiles of 4x4, 64 per image. */
+static const geom_case winograd_crossing[] = {
+    {50, 26, 26, 8, 16, 5, 2, 3}, {337, 2, 3, 16, 32, 5, 2, SAME}, {50, 14, 14, 32, 16, 3, 1, 1},
+    {9, 32, 32, 16, 16, 3, 1, SAME}};
+enum { WINOGRAD_CROSSING = sizeof winograd_crossing / sizeof winograd_crossing[0] };
+
+/* Case i of winograd_cases followed by winograd_crossing. */
+static inline const geom_case *winograd_case(size_t i)
+{
+    return i < WINOGRAD_CASES ? &winograd_cases[i] : &winograd_crossing[i - WINOGRAD_CASES];
+}
+
 /* conv1 of core/src/cae.c onto its window (setup_geometry, 32x32 input):
  * outputs 1..18 of SAME on the input padded to 40x40 read the image from
  * padding 3 on; 18 outputs leave 4 rows of padding after, which
- * st_conv2d_geom_explicit cannot express. */
+ * st_conv2d_geom_explicit cannot express. K + N = 96: chunks of 24
+ * tiles of 4x4; per image 25 tiles forward, 16 adjoint (16 x 16 blocks). */
 static inline st_conv2d_geom cae_window(int batch)
 {
     return (st_conv2d_geom){batch, 32, 32, 16, 18, 18, 32, 5, 5, 2, 2, 3, 3};

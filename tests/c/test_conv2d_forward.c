@@ -198,32 +198,22 @@ static void check_forward_passes(const st_conv2d_geom *g, uint64_t seed)
     name_geometry_on_failure(g, failures);
 }
 
-/* Forward chunks hold 6144 / (4 in_c + out_c) tiles (2x2 output blocks;
- * rounded down to a multiple of 6; in_c instead of 4 in_c for 3x3): with
- * (in_c, out_c) = (8, 16), (16, 32), (24, 48), (32, 64) 126, 60, 42 and
- * 30 tiles of ceil(out_h / 2) x ceil(out_w / 2) per image. */
+/* The Winograd path's geometries and chunk crossings (conv_cases.h), and
+ * the autoencoder's conv1 (25 tiles: 24 + 1). */
 static void test_winograd_geometries_match_naive_loop(void)
 {
-    /* chunk boundaries inside images: 7 x 20 = 140 tiles (126 + 14); 3x3
-     * stride 1, 8 x 42 = 336 tiles (128 + 128 + 80; width in_c + out_c) */
-    const geom_case crossing[] = {{7, 13, 17, 8, 16, 5, 2, 2}, {8, 11, 13, 32, 16, 3, 1, 1}};
-    for (size_t i = 0; i < WINOGRAD_CASES + sizeof crossing / sizeof crossing[0]; i++) {
+    for (size_t i = 0; i < WINOGRAD_CASES + WINOGRAD_CROSSING; i++) {
         st_conv2d_geom g;
-        geom_of(i < WINOGRAD_CASES ? &winograd_cases[i] : &crossing[i - WINOGRAD_CASES], &g);
+        geom_of(winograd_case(i), &g);
         check_forward_passes(&g, 100 + 8 * i);
     }
-    /* 81 tiles: 60 + 21 */
     const st_conv2d_geom window = cae_window(1);
     check_forward_passes(&window, 99);
 }
 
-/* F(4x4, 3x3) takes every 3x3 stride-1 forward with in_c % 8 == 0 and
- * out_c % 16 == 0 (the 3x3 cases above included). Its chunks hold
- * 98304 / (36 (in_c + out_c)) tiles (4x4 output blocks, rounded down to
- * a multiple of 6): 84 for ResNet-56's first stage (16, 16), 18 for its
- * last (64, 64). These cross them inside images, and cover output sizes
- * that are not multiples of 4. */
-static void test_winograd4_geometries_match_naive_loop(void)
+/* The ResNet-56 stages' 3x3 convolutions (16, 32 and 64 channels), and
+ * output sizes that are not multiples of 4. */
+static void test_resnet_geometries_match_naive_loop(void)
 {
     const geom_case cases[] = {{2, 32, 32, 16, 16, 3, 1, SAME}, {3, 16, 16, 32, 32, 3, 1, SAME},
                                {3, 8, 8, 64, 64, 3, 1, SAME},   {2, 10, 7, 16, 32, 3, 1, 1},
@@ -283,7 +273,7 @@ int main(void)
     RUN(test_same_geometries_match_naive_loop);
     RUN(test_fused_epilogue_matches_separate_passes);
     RUN(test_winograd_geometries_match_naive_loop);
-    RUN(test_winograd4_geometries_match_naive_loop);
+    RUN(test_resnet_geometries_match_naive_loop);
     RUN(test_same_padding_is_asymmetric_as_in_tensorflow);
     RUN(test_pointwise_needs_no_workspace);
     RUN(test_bad_geometry_is_rejected);
