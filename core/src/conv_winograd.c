@@ -24,9 +24,9 @@
  * products per 4 outputs, against 36 for the direct 3x3 kernel. F(4, 3)
  * adds 2 and -2: 36 products per 16 outputs, and its transforms move 2.25
  * floats per output instead of 4, at the price of about ten times the
- * rounding (coefficients up to 8 and 1/24). Each call takes the tile
- * size that needs fewer products for its grid, counting the tiles that
- * overhang the grid's edge (st_winograd_tile).
+ * rounding (coefficients up to 8 and 1/24). Each call takes 4x4 tiles
+ * when they need clearly fewer products for its grid, counting the tiles
+ * that overhang the grid's edge (st_winograd_tile).
  *
  * The weight gradient is the exact adjoint of the same algorithm: with
  * V = B^T d B per tile and dM = A dY A^T, dU = sum over tiles of V^T dM
@@ -498,25 +498,29 @@ typedef struct epilogue {
 VEC_FN void transform_output_m(const int m, const side *s, float *dst, const tiling *tl, int t0, int count,
                                const float *mm, const strides *st, const epilogue *ep)
 {
-    const int sd = side_of(m), points = points_of(m), groups = s->f * s->f;
+    const int sd = side_of(m), groups = s->f * s->f;
     const size_t mp = st->mp, mt = st->mt;
     const __m256 zero = _mm256_setzero_ps();
+    size_t pixel[16]; /* of output r of a tile from its first pixel of a phase */
+    for (int r = 0; r < m * m; r++) pixel[r] = ((size_t)(r / m) * s->f * s->w + (size_t)(r % m) * s->f) * s->c;
     for (int i = 0; i < count; i++) {
         int n, by, bx;
         tile_at(tl, t0 + i, &n, &by, &bx);
-        const size_t image = (size_t)n * image_floats(s);
         for (int gi = 0, qh = 0, qw = 0; gi < groups; gi++, qw = qw + 1 < s->f ? qw + 1 : 0, qh += !qw) {
-            const float *p[16];
-            for (int r = 0; r < m * m; r++) p[r] = block_pixel(s, dst + image, by + r / m, bx + r % m, qh, qw);
+            /* the tile's rows x cols pixels of phase (qh, qw) inside dst */
+            const int y0 = s->f * by + qh, x0 = s->f * bx + qw;
+            const int rows = y0 < s->h ? (s->h - y0 + s->f - 1) / s->f : 0;
+            const int cols = x0 < s->w ? (s->w - x0 + s->f - 1) / s->f : 0;
+            const size_t first = (size_t)n * image_floats(s) + ((size_t)y0 * s->w + x0) * s->c;
             const float *in = mm + i * mt + (size_t)gi * s->c;
             for (int c0 = 0; c0 < s->c; c0 += 8) {
-                __m256 d[MAX_POINTS], half[4][MAX_SIDE], y[16];
-                UNROLL
-                for (int r = 0; r < points; r++) d[r] = _mm256_loadu_ps(in + r * mp + c0);
+                __m256 half[4][MAX_SIDE], y[16];
                 UNROLL
                 for (int x = 0; x < sd; x++) { /* A^T along y, column by column */
-                    __m256 col[4];
-                    output_1d(m, d + x, sd, col);
+                    __m256 d[MAX_SIDE], col[4];
+                    UNROLL
+                    for (int r = 0; r < sd; r++) d[r] = _mm256_loadu_ps(in + (r * sd + x) * mp + c0);
+                    output_1d(m, d, 1, col);
                     UNROLL
                     for (int r = 0; r < m; r++) half[r][x] = col[r];
                 }
@@ -525,8 +529,8 @@ VEC_FN void transform_output_m(const int m, const side *s, float *dst, const til
                 const __m256 b = ep->bias ? _mm256_loadu_ps(ep->bias + c0) : zero;
                 UNROLL
                 for (int r = 0; r < m * m; r++) {
-                    if (!p[r]) continue;
-                    const size_t at = (size_t)(p[r] - dst) + c0;
+                    if (r / m >= rows || r % m >= cols) continue;
+                    const size_t at = first + pixel[r] + c0;
                     __m256 out = ep->bias ? _mm256_add_ps(y[r], b) : y[r];
                     if (ep->residual) out = _mm256_add_ps(out, _mm256_loadu_ps(ep->residual + at));
                     /* max returns its second operand for NaN, as y > 0 ? y : 0 does */
@@ -607,7 +611,8 @@ __attribute__((target("avx2,fma"))) static void multiply(const product *pr, cons
             for (int n0 = 0; n0 < n_all; n0 += ST_TILE_COLS) {
                 const __m256 z = _mm256_setzero_ps();
                 st_tile t = {z, z, z, z, z, z, z, z, z, z, z, z};
-                for (int j = 0; live_columns(pr, pt, n0) && j < n_runs; j++) {
+                const int live = live_columns(pr, pt, n0) ? n_runs : 0;
+                for (int j = 0; j < live; j++) {
                     const float *uk = up + (size_t)runs[j][0] * n_all + n0;
                     for (int k = runs[j][0]; k < runs[j][1]; k++, uk += n_all)
                         st_tile_step(&t, _mm256_loadu_ps(uk), _mm256_loadu_ps(uk + 8), p[0] + k, p[1] + k, p[2] + k,
@@ -717,9 +722,17 @@ static double products_per_output(int m, int h, int w)
     return (double)points_of(m) * tiles_of(h, m) * tiles_of(w, m) / ((double)h * w);
 }
 
+/* 4x4 tiles pay more per product than 2x2 ones in their transforms and
+ * shorter product runs: measured on the autoencoder's passes (batch 32,
+ * one thread, quiet machine; scripts/bench/bench_winograd.c), they win on
+ * conv1's 18 x 18 and 16 x 16 grids (70% and 56% of the products:
+ * forward 1.11x, adjoint 1.36-1.42x, weight gradient 0.98-1.14x) and
+ * lose on conv2's 10 x 10 ones (81%: 0.90-0.98x). */
+#define TILE4_MAX_PRODUCTS 0.7
+
 int st_winograd_tile(int h, int w)
 {
-    return products_per_output(4, h, w) < products_per_output(2, h, w) ? 4 : 2;
+    return products_per_output(4, h, w) <= TILE4_MAX_PRODUCTS * products_per_output(2, h, w) ? 4 : 2;
 }
 
 /* The grid each pass tiles: the forward pass and the weight gradient the
