@@ -15,8 +15,8 @@ bool st_winograd_fits(const st_conv2d_geom *g);
 /* Whether st_winograd_forward handles g: also 3x3 stride 1 with 8 or 16 input channels. */
 bool st_winograd_forward_fits(const st_conv2d_geom *g);
 
-/* The tile size with fewer products on an h x w grid: 4, or 2 when the
- * 4x4 tiles would overhang it too far. */
+/* The faster tile size on an h x w grid: 4, or 2 when 4x4 tiles would
+ * overhang it too far to save enough products. */
 int st_winograd_tile(int h, int w);
 /* The tile sizes for g's forward pass and weight gradient (its output
  * grid), and for its adjoint (its input's blocks). */

@@ -52,11 +52,11 @@ static st_status run_job(pool *pl, int i)
     return s;
 }
 
-/* Lends the spare cores, one at a time, to the first running trainers
- * with a lane to spare (under the lock). */
 /* The threads trainer d runs on: its autoencoder keeps the count. */
 static int threads_of(st_dec *d) { return st_cae_active_threads(st_dec_cae(d)); }
 
+/* Lends the spare cores, one at a time, to the first running trainers
+ * with a lane to spare (under the lock). */
 static void lend_spare(pool *pl)
 {
     for (int i = 0; i < pl->n && pl->spare > 0; i++) {

@@ -1,6 +1,7 @@
-/* Convolution geometries for the tests of both convolution files: a
- * compact case table, the clustering autoencoder's conv1 window, and a
- * note naming the geometry after a failed check. Include after testing.h.
+/* Convolution geometries for the convolution tests: a compact case
+ * table, the clustering autoencoder's conv1 window, buffer sizes, random
+ * buffers, and a note naming the geometry after a failed check. Include
+ * after testing.h.
  * (The Winograd path, core/src/conv_winograd.c, takes 5x5 stride 2 and
  * 3x3 stride 1 with 32+ input channels, when in_c % 8 == 0 and
  * out_c % 16 == 0, on AVX2 + FMA; its forward pass also takes 3x3
@@ -11,7 +12,22 @@
 #define STRATA_TEST_CONV_CASES_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include "strata/conv.h"
+#include "strata/rng.h"
+
+/* n uniform floats in [-1, 1) (one allocated when n is 0). */
+static inline float *random_floats(st_rng *r, size_t n)
+{
+    float *b = malloc((n ? n : 1) * sizeof *b);
+    for (size_t i = 0; i < n; i++) b[i] = (float)(2.0 * st_rng_uniform(r) - 1.0);
+    return b;
+}
+
+/* Floats in g's input, output and kernel. */
+static inline size_t in_size(const st_conv2d_geom *g) { return (size_t)g->batch * g->in_h * g->in_w * g->in_c; }
+static inline size_t out_size(const st_conv2d_geom *g) { return (size_t)g->batch * g->out_h * g->out_w * g->out_c; }
+static inline size_t w_size(const st_conv2d_geom *g) { return (size_t)g->k_h * g->k_w * g->in_c * g->out_c; }
 
 enum { SAME = -1 }; /* pad: TensorFlow SAME instead of explicit padding */
 typedef struct geom_case {

@@ -7,17 +7,6 @@
 #include "testing.h"
 #include "conv_cases.h"
 
-static float *rand_buf(st_rng *r, size_t n)
-{
-    float *b = malloc((n ? n : 1) * sizeof *b);
-    for (size_t i = 0; i < n; i++) b[i] = (float)(2.0 * st_rng_uniform(r) - 1.0);
-    return b;
-}
-
-static size_t in_size(const st_conv2d_geom *g) { return (size_t)g->batch * g->in_h * g->in_w * g->in_c; }
-static size_t out_size(const st_conv2d_geom *g) { return (size_t)g->batch * g->out_h * g->out_w * g->out_c; }
-static size_t w_size(const st_conv2d_geom *g) { return (size_t)g->k_h * g->k_w * g->in_c * g->out_c; }
-
 /* Visits every (output position, tap) pair whose input lies inside the
  * image: out[n,oy,ox,co] += in[n, s*oy + kh - pt, s*ox + kw - pl, ci] *
  * w[kh,kw,ci,co]. fn receives flat indices (input, weight, output). */
@@ -93,8 +82,8 @@ typedef struct grad_bufs {
 static grad_bufs grad_bufs_new(const st_conv2d_geom *g, size_t nx, size_t ny, size_t nb, st_rng *r)
 {
     grad_bufs b = {.nx = nx, .ny = ny, .nw = w_size(g), .nb = nb};
-    b.x = rand_buf(r, nx), b.w = rand_buf(r, b.nw), b.dy = rand_buf(r, ny);
-    b.dx = rand_buf(r, nx), b.dw = rand_buf(r, b.nw), b.db = rand_buf(r, nb);
+    b.x = random_floats(r, nx), b.w = random_floats(r, b.nw), b.dy = random_floats(r, ny);
+    b.dx = random_floats(r, nx), b.dw = random_floats(r, b.nw), b.db = random_floats(r, nb);
     b.ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *b.ws);
     b.ndx = calloc(nx, sizeof *b.ndx), b.ndw = calloc(b.nw, sizeof *b.ndw), b.ndb = calloc(nb, sizeof *b.ndb);
     return b;
@@ -214,8 +203,8 @@ static void naive_transpose(const st_conv2d_geom *g, const float *x, const float
  * without the phase form). */
 static void check_transpose_forward(const st_conv2d_geom *g, st_rng *r)
 {
-    float *x = rand_buf(r, out_size(g)), *w = rand_buf(r, w_size(g)), *b = rand_buf(r, (size_t)g->in_c);
-    float *y = rand_buf(r, in_size(g)), *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
+    float *x = random_floats(r, out_size(g)), *w = random_floats(r, w_size(g)), *b = random_floats(r, (size_t)g->in_c);
+    float *y = random_floats(r, in_size(g)), *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
     double *ny = calloc(in_size(g), sizeof *ny);
     st_conv2d_transpose_forward(g, x, w, b, y, ws);
     naive_transpose(g, x, w, b, ny);
@@ -265,7 +254,7 @@ static void test_transpose_is_adjoint(void)
         CHECK_OK(st_conv2d_geom_same(&g, 1 + (int)st_rng_below(&r, 3), k + (int)st_rng_below(&r, 7),
                                      k + (int)st_rng_below(&r, 7), 1 + (int)st_rng_below(&r, 5),
                                      1 + (int)st_rng_below(&r, 5), k, k, s));
-        float *x = rand_buf(&r, in_size(&g)), *w = rand_buf(&r, w_size(&g)), *y = rand_buf(&r, out_size(&g));
+        float *x = random_floats(&r, in_size(&g)), *w = random_floats(&r, w_size(&g)), *y = random_floats(&r, out_size(&g));
         float *cx = malloc(out_size(&g) * sizeof *cx), *ty = malloc(in_size(&g) * sizeof *ty);
         float *ws = malloc((st_conv2d_workspace_floats(&g) + 1) * sizeof *ws);
         st_conv2d_forward(&g, x, w, NULL, cx, ws);
@@ -330,7 +319,7 @@ static void fd_check(const st_conv2d_geom *g, int transpose, st_rng *r)
 {
     size_t nx = transpose ? out_size(g) : in_size(g), ny = transpose ? in_size(g) : out_size(g);
     size_t nb = (size_t)(transpose ? g->in_c : g->out_c);
-    float *x = rand_buf(r, nx), *w = rand_buf(r, w_size(g)), *b = rand_buf(r, nb), *dy = rand_buf(r, ny);
+    float *x = random_floats(r, nx), *w = random_floats(r, w_size(g)), *b = random_floats(r, nb), *dy = random_floats(r, ny);
     float *dx = malloc(nx * sizeof *dx), *dw = malloc(w_size(g) * sizeof *dw), *db = malloc(nb * sizeof *db);
     float *out = malloc(ny * sizeof *out), *ws = malloc((st_conv2d_workspace_floats(g) + 1) * sizeof *ws);
     if (transpose)
@@ -408,7 +397,7 @@ static void test_optional_gradients(void)
     st_rng_seed(&r, 16);
     st_conv2d_geom g;
     CHECK_OK(st_conv2d_geom_same(&g, 2, 6, 6, 2, 3, 3, 3, 2));
-    float *x = rand_buf(&r, in_size(&g)), *w = rand_buf(&r, w_size(&g)), *dy = rand_buf(&r, out_size(&g));
+    float *x = random_floats(&r, in_size(&g)), *w = random_floats(&r, w_size(&g)), *dy = random_floats(&r, out_size(&g));
     float *dw1 = malloc(w_size(&g) * sizeof *dw1), *dw2 = malloc(w_size(&g) * sizeof *dw2);
     float *dx = malloc(in_size(&g) * sizeof *dx), *ws = malloc(st_conv2d_workspace_floats(&g) * sizeof *ws);
     st_conv2d_backward(&g, x, w, dy, dx, dw1, NULL, ws);

@@ -28,13 +28,6 @@ static void naive_conv(const st_conv2d_geom *g, const float *x, const float *w, 
                 }
 }
 
-static float *random_floats(st_rng *rng, size_t n)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)st_rng_uniform(rng) * 2.0f - 1.0f;
-    return p;
-}
-
 /* Random input, kernel and bias, an output full of garbage (it must be
  * overwritten), a workspace and room for the naive reference. */
 typedef struct conv_case {

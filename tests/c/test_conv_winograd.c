@@ -17,17 +17,6 @@
  * gives 2e-3 to 7e-3). */
 #define TOLERANCE 3e-5
 
-static float *random_floats(st_rng *r, size_t n)
-{
-    float *b = malloc((n ? n : 1) * sizeof *b);
-    for (size_t i = 0; i < n; i++) b[i] = (float)(2.0 * st_rng_uniform(r) - 1.0);
-    return b;
-}
-
-static size_t in_size(const st_conv2d_geom *g) { return (size_t)g->batch * g->in_h * g->in_w * g->in_c; }
-static size_t out_size(const st_conv2d_geom *g) { return (size_t)g->batch * g->out_h * g->out_w * g->out_c; }
-static size_t w_size(const st_conv2d_geom *g) { return (size_t)g->k_h * g->k_w * g->in_c * g->out_c; }
-
 static double worst_gap = 0;
 
 /* a (tile 2) against b (tile 4). */
