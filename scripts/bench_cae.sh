@@ -27,7 +27,7 @@ for shape in "32 32 16" "16 16 32" "8 8 64"; do
             for t in 1 2; do "$py" scripts/bench_cae_torch.py $shape "$t" 32 "$secs"; done
             OPENBLAS_NUM_THREADS=1 "$bench" $shape 32 "$secs" 1
             OPENBLAS_NUM_THREADS=1 "$bench" $shape 32 "$secs" 2
-            OPENBLAS_NUM_THREADS=2 "$bench" $shape 32 "$secs" 1 | sed 's/threads 1:/threads 1 (openblas 2):/'
+            OPENBLAS_NUM_THREADS=2 "$bench" $shape 32 "$secs" 1 | sed 's/threads 1 (on 1):/threads 1 (openblas 2):/'
         done
     )
     echo "$out"

@@ -4,12 +4,14 @@
  *   embed: the encoder alone (st_cae_embed), as in the trainer's
  *          full-data passes.
  *
- * usage: bench_cae H W C [batch=32] [seconds=3] [threads=1] [train|embed]
+ * usage: bench_cae H W C [batch=32] [seconds=3] [threads=1] [train|embed] [active=threads]
  * Prints one line with samples/s by wall-clock time and by process CPU
  * time (the latter is less disturbed by other load on the machine); the
  * line starts "strata" in train mode and "strata embed" in embed mode.
- * `threads` splits the batch over worker threads (st_cae_config.threads);
- * run with OPENBLAS_NUM_THREADS=1 then. */
+ * `threads` splits the batch over that many lanes (st_cae_config.threads),
+ * run on `active` threads (st_cae_set_active_threads: what a layer runs on
+ * before the layer beside it lends it a core); run with
+ * OPENBLAS_NUM_THREADS=1 then. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,7 +30,8 @@ static double now(clockid_t clock)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s H W C [batch=32] [seconds=3] [threads=1] [train|embed]\n", argv[0]);
+        fprintf(stderr, "usage: %s H W C [batch=32] [seconds=3] [threads=1] [train|embed] [active=threads]\n",
+                argv[0]);
         return 2;
     }
     const char *mode = argc > 7 ? argv[7] : "train";
@@ -52,6 +55,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cae: %s\n", st_error_message());
         return 1;
     }
+    const int active = argc > 8 ? atoi(argv[8]) : cfg.threads;
+    if (active < 1 || active > cfg.threads) {
+        fprintf(stderr, "bench_cae: active threads must be 1 to %d, got %d\n", cfg.threads, active);
+        return 2;
+    }
+    st_cae_set_active_threads(m, active);
     /* A pool of 8 batches of post-ReLU-like inputs, cycled. */
     const size_t per = (size_t)batch * st_cae_input_size(m), pool = 8;
     float *x = malloc(pool * per * sizeof *x);
@@ -77,9 +86,9 @@ int main(int argc, char **argv)
     } while (steps <= 0 || t < seconds);
     double cpu = now(CLOCK_PROCESS_CPUTIME_ID) - c0;
     for (int i = 0; i < st_cae_embedding_dim(m); i++) znorm += (double)z[i] * z[i];
-    printf("strata%s %dx%dx%d batch %d threads %d: %.1f samples/s wall (%.2f ms/step), %.1f samples/cpu-s, "
+    printf("strata%s %dx%dx%d batch %d threads %d (on %d): %.1f samples/s wall (%.2f ms/step), %.1f samples/cpu-s, "
            "%ld steps, %s %.4g\n",
-           embed ? " embed" : "", h, w, c, batch, cfg.threads, (double)steps * batch / t, 1e3 * t / (double)steps,
+           embed ? " embed" : "", h, w, c, batch, cfg.threads, active, (double)steps * batch / t, 1e3 * t / (double)steps,
            (double)steps * batch / cpu, steps, embed ? "|z0|^2" : "loss", embed ? znorm : loss);
     free(z);
     free(x);
