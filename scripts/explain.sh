@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: explains the pretrained ResNet-56 on CIFAR-10.
 # Installs the Debian packages, builds, finds (or fetches) the data, and runs
-# `strata explain` into work/cifar10 with settings that finish in about ten
+# `strata explain` into work/cifar10 with settings that finish in about three
 # minutes on a 2-core machine (docs/explainer.md, "The first command"):
 # the paper's four layers with 15 clusters each, the reference's quick
 # training settings (3 epochs, 280 iterations) on the first 10,000 training
