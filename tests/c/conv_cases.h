@@ -92,6 +92,16 @@ static inline const geom_case *winograd_case(size_t i)
     return i < WINOGRAD_CASES ? &winograd_cases[i] : &winograd_crossing[i - WINOGRAD_CASES];
 }
 
+/* check(g, r) on every geometry of winograd_cases, then winograd_crossing. */
+static inline void each_winograd_geometry(void (*check)(const st_conv2d_geom *g, st_rng *r), st_rng *r)
+{
+    for (size_t i = 0; i < WINOGRAD_CASES + WINOGRAD_CROSSING; i++) {
+        st_conv2d_geom g;
+        geom_of(winograd_case(i), &g);
+        check(&g, r);
+    }
+}
+
 /* conv1 of core/src/cae.c onto its window (setup_geometry, 32x32 input):
  * outputs 1..18 of SAME on the input padded to 40x40 read the image from
  * padding 3 on; 18 outputs leave 4 rows of padding after, which

@@ -377,11 +377,7 @@ static void test_winograd_geometries_match_naive(void)
 {
     st_rng r;
     st_rng_seed(&r, 17);
-    for (size_t i = 0; i < WINOGRAD_CASES + WINOGRAD_CROSSING; i++) {
-        st_conv2d_geom g;
-        geom_of(winograd_case(i), &g);
-        check_all_passes(&g, &r);
-    }
+    each_winograd_geometry(check_all_passes, &r);
     const st_conv2d_geom window = cae_window(2);
     check_all_passes(&window, &r);
     st_conv2d_geom g;

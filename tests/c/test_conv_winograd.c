@@ -35,6 +35,7 @@ static void check_agree(const float *a, const float *b, size_t n, const char *pa
 static void check_both_tiles(const st_conv2d_geom *g, st_rng *r)
 {
     const int failures = testing_failures_in_test;
+    CHECK(st_winograd_forward_fits(g));
     const size_t nx = in_size(g), ny = out_size(g), nw = w_size(g);
     float *x = random_floats(r, nx), *w = random_floats(r, nw), *y = random_floats(r, ny);
     float *b_out = random_floats(r, (size_t)g->out_c), *b_in = random_floats(r, (size_t)g->in_c);
@@ -66,12 +67,7 @@ static void test_both_tile_sizes_agree(void)
 {
     st_rng r;
     st_rng_seed(&r, 21);
-    for (size_t i = 0; i < WINOGRAD_CASES + WINOGRAD_CROSSING; i++) {
-        st_conv2d_geom g;
-        geom_of(winograd_case(i), &g);
-        CHECK(st_winograd_forward_fits(&g));
-        check_both_tiles(&g, &r);
-    }
+    each_winograd_geometry(check_both_tiles, &r);
     const st_conv2d_geom window = cae_window(3);
     check_both_tiles(&window, &r);
     fprintf(stderr, "  largest gap between the tile sizes: %.3g of the scale\n", worst_gap);
