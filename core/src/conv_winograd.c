@@ -812,7 +812,8 @@ static int dead_point(const axis *a, int q, int m, bool flipped)
     return tap_of(a, 0, q) < 0 ? first : tap_of(a, 2, q) < 0 ? last : -1;
 }
 
-/* live[point] for the block kernel (flipped: the adjoint's kernel). */
+/* pr's point count and live[point] for the block kernel (flipped: the
+ * adjoint's kernel) with m x m tiles. */
 static void live_groups(const axis *ah, const axis *aw, int m, bool flipped, product *pr)
 {
     const int f = ah->f, sd = side_of(m);
