@@ -80,7 +80,9 @@ enum { WINOGRAD_CASES = sizeof winograd_cases / sizeof winograd_cases[0] };
  * - 5x5, (16, 32), 1 x 2 outputs: one 2x2 tile per image; the gradient's
  *   chunks of 336 take 336 + 1;
  * - 3x3, (32, 16), K + N = 48, 14 x 14: as the first;
- * - 3x3, (16, 16), forward only, K + N = 32: 84 tiles of 4x4, 64 per image. */
+ * - 3x3, (16, 16), forward only, K + N = 32: 84 tiles of 4x4, 64 per image.
+ * The public calls take 2x2 tiles on the 14 x 14 grids (4x4 would need 73%
+ * of their products) and 4x4 on 32 x 32; test_conv_winograd.c runs both. */
 static const geom_case winograd_crossing[] = {
     {50, 26, 26, 8, 16, 5, 2, 3}, {337, 2, 3, 16, 32, 5, 2, SAME}, {50, 14, 14, 32, 16, 3, 1, 1},
     {9, 32, 32, 16, 16, 3, 1, SAME}};

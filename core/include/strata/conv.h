@@ -1,8 +1,9 @@
 /* 2-d convolution and its transpose, NHWC. Each call picks its algorithm
- * by geometry: Winograd F(4x4, 3x3) for the forward pass of 3x3 stride-1
- * kernels, Winograd F(2x2, 3x3) for 5x5 stride-2 kernels and the other
- * passes of (32+ input channels) 3x3 stride-1 ones, a direct AVX2 kernel,
- * or im2col + SGEMM; all give the convolution's value to float rounding.
+ * by geometry: Winograd for 5x5 stride-2 kernels, the forward pass of 3x3
+ * stride-1 ones and their other passes with 32+ input channels (F(4x4,
+ * 3x3) on grids where its 4x4 tiles pay, else F(2x2, 3x3)), a direct AVX2
+ * kernel, or im2col + SGEMM; all give the convolution's value to float
+ * rounding.
  *
  * Layouts: activations [N, H, W, C]; kernels [KH, KW, C_in, C_out]
  * (HWIO, the Keras layout; PyTorch OIHW weights are permuted at load).
